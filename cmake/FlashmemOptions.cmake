@@ -1,0 +1,17 @@
+# Warning and sanitizer flags for flashmem's own targets. Debian dependencies come in as SYSTEM
+# includes (imported targets), so -Werror applies to our code only.
+function(fm_target_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Werror>
+    $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings -Xcompiler=-Wall,-Wextra>)
+endfunction()
+
+if(FM_SANITIZE)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${FM_SANITIZE} -fno-omit-frame-pointer>)
+  add_link_options(-fsanitize=${FM_SANITIZE})
+endif()
+
+# Release builds keep asserts of our own (FM_CHECK is always on) and vectorise the CPU kernels.
+if(CMAKE_BUILD_TYPE STREQUAL "Release")
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-O3>)
+endif()
