@@ -1,22 +1,30 @@
 // flashmem: the command-line entry point. Flags are parsed here only (libraries never read flags
-// or the environment); every subcommand lives in its own cmd_*.cc file.
+// or the environment); every subcommand lives in its own cmd_*.cc file and registers itself.
 
 #include <cstdio>
 #include <exception>
 
 #include "tools/cli/commands.h"
 
+namespace fm::cli {
+std::vector<AddCommandFn>& CommandRegistry() {
+  static std::vector<AddCommandFn> registry;
+  return registry;
+}
+}  // namespace fm::cli
+
 int main(int argc, char** argv) {
   CLI::App app{"flashmem: DeepSeek-V4-Flash decoding with Lookahead Sparse Attention"};
   app.require_subcommand(1);
   fm::cli::Action action;
+  for (fm::cli::AddCommandFn add : fm::cli::CommandRegistry()) add(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);  // prints usage or the error; non-zero for errors
+    return app.exit(e);  // usage on --help (exit 0); the error and a non-zero code otherwise
   }
   if (!action) {
-    std::fprintf(stderr, "flashmem: no subcommand selected\n");
+    std::fprintf(stderr, "flashmem: no subcommand selected (see flashmem --help)\n");
     return 2;
   }
   try {
