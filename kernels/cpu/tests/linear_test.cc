@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kernels/cpu/dequant_avx2.h"
 #include "kernels/numeric_formats.h"
 
 namespace fm::kernels::cpu {
@@ -75,6 +76,58 @@ TEST(LinearTest, Mxfp4MatchesDirectFormula) {
       ref += double(E2m1ToFloat(code)) * std::ldexp(1.0, s[r * 2 + c / 32] - 127) * x[c];
     }
     EXPECT_NEAR(y[r], ref, 1e-4 * (1 + std::fabs(ref)));
+  }
+}
+
+}  // namespace
+}  // namespace fm::kernels::cpu
+
+namespace fm::kernels::cpu {
+namespace {
+
+// The AVX2 tile decoder must agree bit for bit with the scalar reference for every code.
+TEST(LinearTest, Avx2DequantIsBitExactForEveryCode) {
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::vector<uint8_t> codes(256 * 2);
+  for (int i = 0; i < 512; ++i) codes[i] = static_cast<uint8_t>(i & 0xff);
+  std::vector<uint8_t> scale8(4, 127);
+  scale8[1] = 130;
+  WeightView fp8{WeightFormat::kFP8Block128, 2, 256, codes.data(), scale8.data(), 2};
+  std::vector<uint8_t> scale4(2 * 8, 126);
+  WeightView fp4{WeightFormat::kMXFP4, 2, 512, codes.data(), scale4.data(), 16};
+  std::vector<uint16_t> halves(512);
+  for (int i = 0; i < 512; ++i) halves[i] = static_cast<uint16_t>(i * 127 + 3);
+  WeightView bf16{WeightFormat::kBF16, 2, 256, halves.data(), nullptr, 0};
+  WeightView f16{WeightFormat::kF16, 2, 256, halves.data(), nullptr, 0};
+  for (const WeightView& w : {fp8, fp4, bf16, f16}) {
+    for (int64_t row = 0; row < 2; ++row) {
+      std::vector<float> ref(static_cast<size_t>(w.cols)), fast(static_cast<size_t>(w.cols));
+      DequantRow(w, row, ref.data());
+      DequantTileAvx2(w, row, 0, w.cols, fast.data());
+      for (int64_t j = 0; j < w.cols; ++j) {
+        ASSERT_EQ(FloatToBits(ref[j]), FloatToBits(fast[j]))
+            << "format " << int(w.format) << " row " << row << " col " << j;
+      }
+    }
+  }
+}
+
+// Decode (GEMV) and prefill (GEMM) must give bit-identical rows, whatever the pool size.
+TEST(LinearTest, GemvAndGemmRowsAreBitIdentical) {
+  const int64_t rows = 37, cols = 1100;
+  std::mt19937 rng(11);
+  std::vector<uint16_t> wb(static_cast<size_t>(rows * cols));
+  for (auto& v : wb) v = FloatToBf16(std::normal_distribution<float>(0, 0.05f)(rng));
+  WeightView w{WeightFormat::kBF16, rows, cols, wb.data(), nullptr, 0};
+  const int64_t n_x = 9;
+  std::vector<float> x(static_cast<size_t>(n_x * cols));
+  for (auto& v : x) v = std::normal_distribution<float>(0, 1)(rng);
+  std::vector<float> y_gemm(static_cast<size_t>(n_x * rows)), y_one(static_cast<size_t>(rows));
+  ThreadPool pool(2);
+  Linear(w, x.data(), n_x, y_gemm.data(), &pool);
+  for (int64_t t = 0; t < n_x; ++t) {
+    Linear(w, x.data() + t * cols, 1, y_one.data(), nullptr);
+    for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(y_one[r], y_gemm[t * rows + r]) << t << "," << r;
   }
 }
 

@@ -1,0 +1,134 @@
+#include "kernels/cpu/dequant_avx2.h"
+
+#include <immintrin.h>
+
+#include "kernels/numeric_formats.h"
+
+namespace fm::kernels::cpu {
+
+bool HaveAvx2() {
+  static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                           __builtin_cpu_supports("f16c");
+  return have;
+}
+
+namespace {
+
+#define FM_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// 8 e4m3 bytes -> 8 floats. Normal codes: move exponent+mantissa into fp32 position and rebias by
+// 120 (= 127 - 7). Subnormal codes (exponent 0): mantissa * 2^-9. 0x7f/0xff: NaN, as in the scalar
+// decoder.
+FM_AVX2 inline __m256 E4m3x8(const uint8_t* p) {
+  __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  __m256i em = _mm256_and_si256(v, _mm256_set1_epi32(0x7f));
+  __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x80)), 24);
+  __m256 normal = _mm256_castsi256_ps(
+      _mm256_add_epi32(_mm256_slli_epi32(em, 20), _mm256_set1_epi32(120 << 23)));
+  __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(em), _mm256_set1_ps(0.001953125f));
+  __m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(8), em);
+  __m256 mag = _mm256_blendv_ps(normal, sub, _mm256_castsi256_ps(is_sub));
+  __m256i is_nan = _mm256_cmpeq_epi32(em, _mm256_set1_epi32(0x7f));
+  mag = _mm256_blendv_ps(mag, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)),
+                         _mm256_castsi256_ps(is_nan));
+  return _mm256_or_ps(mag, _mm256_castsi256_ps(sign));
+}
+
+// 4 bytes = 8 e2m1 codes (low nibble first) -> 8 floats through an in-register table.
+FM_AVX2 inline __m256 E2m1x8(const uint8_t* p) {
+  uint32_t four;
+  __builtin_memcpy(&four, p, 4);
+  __m128i bytes = _mm_cvtsi32_si128(static_cast<int>(four));
+  __m128i dup = _mm_shuffle_epi8(bytes, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1,
+                                                       -1, -1, -1));
+  __m256i v = _mm256_cvtepu8_epi32(dup);
+  __m256i codes = _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
+                                   _mm256_set1_epi32(0xf));
+  const __m256 table = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+  __m256 mag = _mm256_permutevar8x32_ps(table, codes);  // uses the low 3 bits of each index
+  __m256i sign = _mm256_slli_epi32(_mm256_and_si256(codes, _mm256_set1_epi32(8)), 28);
+  return _mm256_or_ps(mag, _mm256_castsi256_ps(sign));
+}
+
+}  // namespace
+
+FM_AVX2 void DequantTileAvx2(const WeightView& w, int64_t row, int64_t col0, int64_t n, float* out) {
+  const int64_t vec_n = n & ~int64_t{7};
+  switch (w.format) {
+    case WeightFormat::kF32: {
+      const float* src = static_cast<const float*>(w.data) + row * w.cols + col0;
+      for (int64_t j = 0; j < n; ++j) out[j] = src[j];
+      return;
+    }
+    case WeightFormat::kBF16: {
+      const uint16_t* src = static_cast<const uint16_t*>(w.data) + row * w.cols + col0;
+      for (int64_t j = 0; j < vec_n; j += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j)));
+        _mm256_storeu_ps(out + j, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+      }
+      for (int64_t j = vec_n; j < n; ++j) out[j] = Bf16ToFloat(src[j]);
+      return;
+    }
+    case WeightFormat::kF16: {
+      const uint16_t* src = static_cast<const uint16_t*>(w.data) + row * w.cols + col0;
+      for (int64_t j = 0; j < vec_n; j += 8) {
+        _mm256_storeu_ps(out + j,
+                         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j))));
+      }
+      for (int64_t j = vec_n; j < n; ++j) out[j] = F16ToFloat(src[j]);
+      return;
+    }
+    case WeightFormat::kFP8Block128: {
+      const uint8_t* src = static_cast<const uint8_t*>(w.data) + row * w.cols + col0;
+      const uint8_t* srow = w.scale + (row / 128) * w.scale_cols;
+      for (int64_t j = 0; j < vec_n; j += 8) {
+        __m256 s = _mm256_set1_ps(E8m0ToFloat(srow[(col0 + j) / 128]));
+        _mm256_storeu_ps(out + j, _mm256_mul_ps(E4m3x8(src + j), s));
+      }
+      for (int64_t j = vec_n; j < n; ++j) {
+        out[j] = E4m3ToFloat(src[j]) * E8m0ToFloat(srow[(col0 + j) / 128]);
+      }
+      return;
+    }
+    case WeightFormat::kMXFP4: {
+      const uint8_t* src = static_cast<const uint8_t*>(w.data) + row * (w.cols / 2) + col0 / 2;
+      const uint8_t* srow = w.scale + row * w.scale_cols;
+      for (int64_t j = 0; j < vec_n; j += 8) {
+        __m256 s = _mm256_set1_ps(E8m0ToFloat(srow[(col0 + j) / 32]));
+        _mm256_storeu_ps(out + j, _mm256_mul_ps(E2m1x8(src + j / 2), s));
+      }
+      for (int64_t j = vec_n; j < n; j += 2) {
+        uint8_t b = src[j / 2];
+        float s = E8m0ToFloat(srow[(col0 + j) / 32]);
+        out[j] = E2m1ToFloat(b & 0xf) * s;
+        if (j + 1 < n) out[j + 1] = E2m1ToFloat(b >> 4) * s;
+      }
+      return;
+    }
+  }
+}
+
+FM_AVX2 float DotAvx2(const float* a, const float* b, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), acc1);
+    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 16), _mm256_loadu_ps(b + j + 16), acc2);
+    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 24), _mm256_loadu_ps(b + j + 24), acc3);
+  }
+  for (; j + 8 <= n; j += 8) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc0);
+  }
+  __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+  __m128 lo = _mm256_castps256_ps128(acc), hi = _mm256_extractf128_ps(acc, 1);
+  __m128 s = _mm_add_ps(lo, hi);
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  float total = _mm_cvtss_f32(s);
+  for (; j < n; ++j) total += a[j] * b[j];
+  return total;
+}
+
+}  // namespace fm::kernels::cpu

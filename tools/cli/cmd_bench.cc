@@ -1,0 +1,116 @@
+// `flashmem bench SUITE [--json] [--out FILE] [--min-time S] [--filter REGEX]`
+// Runs the Google Benchmark functions whose names start with "SUITE/" (tools/bench/*_bench.cc) and
+// reports every result as a ratio against the suite's baseline, measured in the same run: the first
+// benchmark whose name contains "/baseline". Performance is measured, never asserted (DESIGN.md §11).
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
+
+#include "tools/bench/bench_results.h"
+#include "tools/cli/commands.h"
+
+namespace fm::cli {
+namespace {
+
+// Collects every iteration run (aggregates are skipped) and forwards to the console reporter.
+class CollectingReporter : public benchmark::ConsoleReporter {
+ public:
+  bool ReportContext(const Context& context) override {
+    cpus_ = context.cpu_info.num_cpus;
+    mhz_ = context.cpu_info.cycles_per_second / 1e6;
+    return ConsoleReporter::ReportContext(context);
+  }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+      bench::BenchResult r;
+      r.name = run.benchmark_name();
+      r.real_time_ns = run.GetAdjustedRealTime() *
+                       (run.time_unit == benchmark::kNanosecond    ? 1.0
+                        : run.time_unit == benchmark::kMicrosecond ? 1e3
+                        : run.time_unit == benchmark::kMillisecond ? 1e6
+                                                                   : 1e9);
+      r.iterations = run.iterations;
+      for (const auto& [key, counter] : run.counters) r.counters[key] = counter.value;
+      results_.push_back(std::move(r));
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  std::vector<bench::BenchResult>& results() { return results_; }
+  int cpus() const { return cpus_; }
+  double mhz() const { return mhz_; }
+
+ private:
+  std::vector<bench::BenchResult> results_;
+  int cpus_ = 0;
+  double mhz_ = 0;
+};
+
+struct BenchOptions {
+  std::string suite;
+  bool json = false;
+  std::string out;
+  double min_time_s = 0.2;
+  std::string filter;
+};
+
+int RunBench(const BenchOptions& o) {
+  std::string filter = "^" + o.suite + "/" + (o.filter.empty() ? "" : ".*" + o.filter);
+  std::vector<std::string> args = {"flashmem-bench", "--benchmark_filter=" + filter,
+                                   "--benchmark_min_time=" + std::to_string(o.min_time_s)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  int argc = static_cast<int>(argv.size());
+  benchmark::Initialize(&argc, argv.data());
+  CollectingReporter reporter;
+  if (o.json) reporter.SetOutputStream(&std::cerr);  // keep stdout clean for the JSON document
+  size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  if (ran == 0) {
+    std::fprintf(stderr, "flashmem bench: no benchmark matches suite '%s' (filter %s)\n",
+                 o.suite.c_str(), filter.c_str());
+    return 2;
+  }
+  bench::ComputeRatios(reporter.results());
+  nlohmann::json doc = bench::ResultsToJson(o.suite, reporter.results());
+  doc["machine"] = {{"cpus", reporter.cpus()}, {"mhz", reporter.mhz()}};
+  if (!o.out.empty()) {
+    std::ofstream f(o.out);
+    if (!f) {
+      std::fprintf(stderr, "flashmem bench: cannot write --out %s\n", o.out.c_str());
+      return 1;
+    }
+    f << doc.dump(2) << "\n";
+  }
+  if (o.json) {
+    std::cout << doc.dump(2) << "\n";
+  } else {
+    std::cout << bench::RatiosTable(reporter.results());
+  }
+  return 0;
+}
+
+void AddBenchCommand(CLI::App& root, Action* action) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* sub = root.add_subcommand(
+      "bench", "Run a benchmark suite (cpu, telemetry, planner, ...) and report ratios to its baseline");
+  sub->add_option("suite", o->suite, "suite name: the prefix of the benchmark names")->required();
+  sub->add_flag("--json", o->json, "print the results as JSON on stdout");
+  sub->add_option("--out", o->out, "also write the JSON to this file");
+  sub->add_option("--min-time", o->min_time_s, "minimum seconds per benchmark")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--filter", o->filter, "extra regex on the benchmark names within the suite");
+  sub->callback([o, action] { *action = [o] { return RunBench(*o); }; });
+}
+
+FM_REGISTER_COMMAND(AddBenchCommand);
+
+}  // namespace
+}  // namespace fm::cli
