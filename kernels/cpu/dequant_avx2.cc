@@ -16,6 +16,10 @@ namespace {
 
 #define FM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+// Software prefetch distance into the weight stream. The dequantise + FMA work per cache line is
+// long enough that the hardware prefetcher alone leaves a single core at ~1/3 of its DRAM read rate.
+constexpr int kPrefetchBytes = 4096;
+
 // 8 e4m3 bytes -> 8 floats. Normal codes: move exponent+mantissa into fp32 position and rebias by
 // 120 (= 127 - 7). Subnormal codes (exponent 0): mantissa * 2^-9. 0x7f/0xff: NaN, as in the scalar
 // decoder.
@@ -63,6 +67,7 @@ FM_AVX2 void DequantTileAvx2(const WeightView& w, int64_t row, int64_t col0, int
     case WeightFormat::kBF16: {
       const uint16_t* src = static_cast<const uint16_t*>(w.data) + row * w.cols + col0;
       for (int64_t j = 0; j < vec_n; j += 8) {
+        if ((j & 31) == 0) _mm_prefetch(reinterpret_cast<const char*>(src + j) + kPrefetchBytes, _MM_HINT_T0);
         __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j)));
         _mm256_storeu_ps(out + j, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
       }
@@ -82,6 +87,7 @@ FM_AVX2 void DequantTileAvx2(const WeightView& w, int64_t row, int64_t col0, int
       const uint8_t* src = static_cast<const uint8_t*>(w.data) + row * w.cols + col0;
       const uint8_t* srow = w.scale + (row / 128) * w.scale_cols;
       for (int64_t j = 0; j < vec_n; j += 8) {
+        if ((j & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(src + j) + kPrefetchBytes, _MM_HINT_T0);
         __m256 s = _mm256_set1_ps(E8m0ToFloat(srow[(col0 + j) / 128]));
         _mm256_storeu_ps(out + j, _mm256_mul_ps(E4m3x8(src + j), s));
       }
@@ -94,6 +100,7 @@ FM_AVX2 void DequantTileAvx2(const WeightView& w, int64_t row, int64_t col0, int
       const uint8_t* src = static_cast<const uint8_t*>(w.data) + row * (w.cols / 2) + col0 / 2;
       const uint8_t* srow = w.scale + row * w.scale_cols;
       for (int64_t j = 0; j < vec_n; j += 8) {
+        if ((j & 127) == 0) _mm_prefetch(reinterpret_cast<const char*>(src + j / 2) + kPrefetchBytes, _MM_HINT_T0);
         __m256 s = _mm256_set1_ps(E8m0ToFloat(srow[(col0 + j) / 32]));
         _mm256_storeu_ps(out + j, _mm256_mul_ps(E2m1x8(src + j / 2), s));
       }
