@@ -7,7 +7,7 @@ function(fm_target_warnings target)
 endfunction()
 
 if(FM_SANITIZE)
-  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${FM_SANITIZE} -fno-omit-frame-pointer>)
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${FM_SANITIZE};-fno-omit-frame-pointer>")
   add_link_options(-fsanitize=${FM_SANITIZE})
 endif()
 
