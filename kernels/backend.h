@@ -128,14 +128,16 @@ struct SinkAttentionParams {
 
 // Lightning-indexer scores of one query against n_keys index keys:
 //   score_j = sum_h weights[h] * relu(q_h . k_j).
-// Keys are either fp32 (keys_f32 [n_keys][dim]) or FP8 e4m3 with one fp32 scale per key
-// (keys_fp8 [n_keys][dim] bytes, key_scales [n_keys]); exactly one form is given.
+// Keys are either fp32 (keys_f32, key_stride floats apart) or FP8 e4m3 (keys_fp8, key_stride
+// bytes apart) with one fp32 scale per key read from key_scales + j * scale_stride bytes (so the
+// scale may sit inline after each key, or in a separate array); exactly one form is given.
 struct IndexerScoreParams {
   const float* q = nullptr;        // [n_heads][dim]
   const float* weights = nullptr;  // [n_heads]
   const float* keys_f32 = nullptr;
   const uint8_t* keys_fp8 = nullptr;
-  const float* key_scales = nullptr;
+  const uint8_t* key_scales = nullptr;  // fp32 values, possibly unaligned
+  int64_t scale_stride = 4;        // bytes between consecutive key scales
   int64_t key_stride = 0;          // elements (fp32) or bytes (fp8) between keys
   int64_t n_keys = 0;
   int64_t n_heads = 0;
@@ -150,6 +152,11 @@ struct TopKParams {
   int64_t k = 0;
   int32_t* out = nullptr;  // [k]
 };
+
+// Score functions of RouteParams::score_func.
+inline constexpr int32_t kScoreSqrtSoftplus = 0;
+inline constexpr int32_t kScoreSigmoid = 1;
+inline constexpr int32_t kScoreSoftmax = 2;
 
 // MoE routing for n_rows tokens over n_experts:
 //   s = score_func(logits) (0 sqrtsoftplus, 1 sigmoid, 2 softmax);

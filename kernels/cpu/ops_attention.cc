@@ -2,12 +2,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
-#include <numeric>
 
+#include "kernels/cpu/dequant_avx2.h"
+#include "kernels/cpu/ops_kv_quant.h"
 #include "kernels/numeric_formats.h"
 
 namespace fm::kernels::cpu {
+namespace {
+
+// q . k with the vector unit when present. The summation order depends only on n and the CPU,
+// never on which query, thread or chunk asks, so prefill and decode stay identical.
+float Dot(const float* a, const float* b, int64_t n) {
+  static const bool kAvx2 = HaveAvx2();
+  if (kAvx2) return DotAvx2(a, b, n);
+  float acc = 0.0f;
+  for (int64_t d = 0; d < n; ++d) acc += a[d] * b[d];
+  return acc;
+}
+
+}  // namespace
 
 OpStatus SoftmaxPool(const SoftmaxPoolParams& p) {
   if (p.values == nullptr || p.scores == nullptr || p.out == nullptr || p.n_slots <= 0 ||
@@ -40,10 +55,7 @@ OpStatus SinkAttention(const SinkAttentionParams& p) {
     const float* q = p.q + h * p.head_dim;
     float mx = -std::numeric_limits<float>::infinity();
     for (int64_t s = 0; s < p.n_kv; ++s) {
-      const float* k = p.kv + s * p.head_dim;
-      float dot = 0.0f;
-      for (int64_t d = 0; d < p.head_dim; ++d) dot += q[d] * k[d];
-      p.scratch[s] = dot * p.scale;
+      p.scratch[s] = Dot(q, p.kv + s * p.head_dim, p.head_dim) * p.scale;
       mx = std::max(mx, p.scratch[s]);
     }
     float denom = 0.0f;
@@ -75,6 +87,7 @@ OpStatus IndexerScore(const IndexerScoreParams& p) {
   constexpr int64_t kMaxDim = 1024;
   if (p.dim > kMaxDim) return OpStatus::kBadParams;
   float key[kMaxDim];
+  const float* lut = E4m3Table();
   for (int64_t j = 0; j < p.n_keys; ++j) {
     const float* k = key;
     float key_scale = 1.0f;
@@ -82,15 +95,13 @@ OpStatus IndexerScore(const IndexerScoreParams& p) {
       k = p.keys_f32 + j * p.key_stride;
     } else {
       const uint8_t* b = p.keys_fp8 + j * p.key_stride;
-      for (int64_t d = 0; d < p.dim; ++d) key[d] = E4m3ToFloat(b[d]);
-      key_scale = p.key_scales[j];
+      for (int64_t d = 0; d < p.dim; ++d) key[d] = lut[b[d]];
+      std::memcpy(&key_scale, p.key_scales + j * p.scale_stride, 4);
     }
     float score = 0.0f;
     for (int64_t h = 0; h < p.n_heads; ++h) {
-      const float* q = p.q + h * p.dim;
-      float dot = 0.0f;
-      for (int64_t d = 0; d < p.dim; ++d) dot += q[d] * k[d];
-      dot *= key_scale;  // a positive scale commutes with the ReLU
+      // A positive key scale commutes with the ReLU.
+      const float dot = Dot(p.q + h * p.dim, k, p.dim) * key_scale;
       if (dot > 0.0f) score += p.weights[h] * dot;
     }
     p.out[j] = score;
@@ -103,16 +114,16 @@ OpStatus TopK(const TopKParams& p) {
       p.n > std::numeric_limits<int32_t>::max()) {
     return OpStatus::kBadParams;
   }
-  // Selection over an index array written straight into `out` when n == k; otherwise the caller's
-  // n-element scratch would be needed, so do a bounded partial selection with a heap of k.
+  // A bounded selection with a heap of k indices kept in `out`: no scratch, O(n log k).
   auto better = [&](int32_t a, int32_t b) {
     const float sa = p.scores[a], sb = p.scores[b];
     if (sa != sb) return sa > sb;
     return a < b;
   };
   int64_t size = 0;
-  // out[0..size) is a min-heap under `better` (its top is the worst kept index).
-  auto worse_first = [&](int32_t a, int32_t b) { return better(a, b); };
+  // out[0..size) is a heap whose top is the worst kept index (std heaps keep the "largest" under
+  // the comparator on top, and `better` orders better indices first).
+  auto worse_first = better;
   for (int64_t i = 0; i < p.n && p.k > 0; ++i) {
     const int32_t idx = static_cast<int32_t>(i);
     if (size < p.k) {

@@ -45,7 +45,8 @@ class Model {
   virtual const ModelConfig& config() const = 0;
   virtual const ModelOptions& options() const = 0;
 
-  // A fresh, empty sequence bound to this model (the model must outlive it).
+  // A fresh, empty sequence bound to this model (the model must outlive it). All sequences of a
+  // model share its compute pool, so run their calls from one thread at a time.
   virtual std::unique_ptr<Sequence> NewSequence() const = 0;
 };
 

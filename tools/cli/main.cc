@@ -21,7 +21,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);  // usage on --help (exit 0); the error and a non-zero code otherwise
+    // --help prints usage and exits 0; any parse error is bad input: exit 2 (CLI11's own codes
+    // would leak through otherwise, e.g. 106 for a missing subcommand).
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   }
   if (!action) {
     std::fprintf(stderr, "flashmem: no subcommand selected (see flashmem --help)\n");

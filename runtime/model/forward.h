@@ -1,0 +1,102 @@
+#pragma once
+// The internal pieces of the V4 forward pass shared by sequence.cc, attention.cc, compressor.cc,
+// moe.cc and mtp.cc: per-layer sequence state, reusable scratch buffers, and the layer / sublayer
+// entry points. All activations are fp32 row-major with one row per token of the current chunk.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/backend.h"
+#include "runtime/model/kv_store.h"
+#include "runtime/model/model_impl.h"
+#include "runtime/model/model_weights.h"
+
+namespace fm::rt {
+
+// Converts an op's status into an absl::Status naming the op (a failure is a caller bug).
+absl::Status OpToStatus(kernels::OpStatus s, const char* op);
+#define FM_OP(expr) FM_RETURN_IF_ERROR(::fm::rt::OpToStatus((expr), #expr))
+
+// Grows `v` to at least n elements (never shrinks, so steady-state decode does not allocate) and
+// returns its data.
+template <typename T>
+T* Grow(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// Raw (kv, score) projections of the last `ring_tokens` tokens of one compressor: token p lives in
+// ring slot p % ring_tokens. Scores already include the ape bias of the token's chunk offset.
+struct CompressorState {
+  int64_t ring_tokens = 0;
+  int64_t width = 0;          // coff * dim
+  std::vector<float> kv;      // [ring_tokens][width]
+  std::vector<float> score;   // [ring_tokens][width]
+};
+
+// Everything one layer remembers about a sequence.
+struct LayerState {
+  LayerState(const ModelConfig& c, const LayerWeights& w, KvMode mode, kernels::KernelBackend* be);
+
+  KvStore window;      // sliding window ring, slot p % sliding_window
+  KvStore chunk;       // this chunk's new window entries (rows of the current call)
+  KvStore compressed;  // compressed entries j (c4 or HCA), empty on SWA-only layers
+  KvStore index_keys;  // indexer keys j (CSA layers only)
+  CompressorState comp, idx_comp;
+};
+
+// Reusable buffers of one Sequence; every user grows what it needs with Grow().
+struct Scratch {
+  // Layer level.
+  std::vector<float> residual, mixes, u, h, post, comb, y;
+  // Attention.
+  std::vector<float> qa, cq, q, kv, o, group_in, group_out, o_low;
+  std::vector<float> ckv, cscore, pool_values, pool_scores, pooled;
+  std::vector<float> iq, iw;
+  std::vector<int32_t> selected;   // [T][index_topk]
+  std::vector<int64_t> n_selected; // [T]
+  // Per query of an attention block: gathered K=V rows, their sources, indexer scores.
+  std::vector<std::vector<float>> gather, iscores;
+  std::vector<std::vector<int64_t>> sources;
+  std::vector<int64_t> n_gathered, task_end;
+  // MoE.
+  std::vector<float> router, route_w, ex_in, ex_gate, ex_up, ex_out, ex_scale;
+  std::vector<int32_t> route_e, hash_rows, ex_rows;
+  std::vector<int64_t> ex_count, ex_offset;
+};
+
+struct ForwardArgs {
+  const ModelImpl* model = nullptr;
+  Scratch* scratch = nullptr;
+  int64_t n_rows = 0;
+  const int64_t* positions = nullptr;  // [n_rows], consecutive
+  const int32_t* tokens = nullptr;     // [n_rows]
+};
+
+// One decoder layer (or MTP block layer) on x [n_rows][hc][d], in place.
+absl::Status LayerForward(const ForwardArgs& a, const LayerWeights& w, LayerState& st, float* x);
+
+// mHC pre-mix of a sublayer followed by its RMSNorm: h [n_rows][d]; post/comb for HcPost.
+absl::Status SublayerInput(const ForwardArgs& a, const HcWeights& hc, const std::vector<float>& norm,
+                           const float* x, float* h, float* post, float* comb);
+
+// Attention sublayer: h [n_rows][d] -> out [n_rows][d]. Updates the layer's window, compressor
+// states, compressed entries and index keys.
+absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, LayerState& st,
+                              const float* h, float* out);
+
+// The window K=V projection of h: kv [n_rows][head_dim] = RoPE(kv_norm(wkv h)). Shared by the
+// attention sublayer and the MTP window catch-up.
+absl::Status ProjectWindowKv(const ForwardArgs& a, const LayerWeights& w, const float* h, float* kv);
+
+// Runs one compressor over the chunk: projects h, appends to the state ring and emits every
+// entry completed by these tokens into `cache` (rotate: Hadamard after RoPE, for index keys).
+absl::Status CompressorForward(const ForwardArgs& a, const CompressorWeights& w, CompressorState& st,
+                               KvStore& cache, bool rotate, const float* h);
+
+// MoE sublayer: h [n_rows][d] -> out [n_rows][d].
+absl::Status MoeForward(const ForwardArgs& a, const MoeWeights& w, const float* h, float* out);
+
+}  // namespace fm::rt
