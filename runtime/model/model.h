@@ -71,6 +71,14 @@ class Sequence {
 
   // Tokens processed so far.
   virtual int64_t length() const = 0;
+
+  // For benchmarks and capacity runs: makes an empty sequence look as if `n_tokens` tokens had
+  // been prefilled, filling every cache (window ring, compressed entries, index keys, compressor
+  // rings) with deterministic pseudo-random entries of realistic magnitude, without running the
+  // model. A following Decode costs what it costs at that context length; its logits carry no
+  // meaning. FailedPrecondition unless the sequence is empty; InvalidArgument for n_tokens < 1 or
+  // beyond max_position_embeddings.
+  virtual absl::Status FillSyntheticContext(int64_t n_tokens, uint64_t seed) = 0;
 };
 
 }  // namespace fm::rt

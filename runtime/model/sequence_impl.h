@@ -20,6 +20,7 @@ class SequenceImpl final : public Sequence {
   absl::Status Decode(int32_t token, float* logits) override;
   absl::Status DraftLogits(int32_t next_token, float* logits) override;
   int64_t length() const override { return length_; }
+  absl::Status FillSyntheticContext(int64_t n_tokens, uint64_t seed) override;
 
  private:
   absl::Status CheckToken(int32_t token, int64_t index) const;

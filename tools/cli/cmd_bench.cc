@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/bench/bench_results.h"
+#include "tools/bench/cpu_decode_bench.h"
 #include "tools/cli/commands.h"
 
 namespace fm::cli {
@@ -59,6 +60,9 @@ struct BenchOptions {
   std::string out;
   double min_time_s = 0.2;
   std::string filter;
+  std::string model;                               // cpu suite: checkpoint for decode tok/s
+  std::vector<int64_t> contexts = {8192, 65536};   // cpu suite: decode context lengths
+  int threads = 0;
 };
 
 int RunBench(const BenchOptions& o) {
@@ -69,6 +73,18 @@ int RunBench(const BenchOptions& o) {
   for (auto& a : args) argv.push_back(a.data());
   int argc = static_cast<int>(argv.size());
   benchmark::Initialize(&argc, argv.data());
+  if (!o.model.empty()) {
+    if (o.suite != "cpu") {
+      std::fprintf(stderr, "flashmem bench: --model applies to the cpu suite only (got %s)\n",
+                   o.suite.c_str());
+      return 2;
+    }
+    if (absl::Status s = bench::RegisterCpuDecodeBenchmarks(o.model, o.contexts, o.threads); !s.ok()) {
+      std::fprintf(stderr, "flashmem bench: --model %s: %s\n", o.model.c_str(),
+                   std::string(s.message()).c_str());
+      return 1;
+    }
+  }
   CollectingReporter reporter;
   if (o.json) reporter.SetOutputStream(&std::cerr);  // keep stdout clean for the JSON document
   size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
@@ -107,6 +123,13 @@ void AddBenchCommand(CLI::App& root, Action* action) {
   sub->add_option("--min-time", o->min_time_s, "minimum seconds per benchmark")
       ->check(CLI::PositiveNumber);
   sub->add_option("--filter", o->filter, "extra regex on the benchmark names within the suite");
+  sub->add_option("--model", o->model,
+                  "cpu suite: also measure decode tok/s of this checkpoint (e.g. a flash-slice)");
+  sub->add_option("--contexts", o->contexts, "cpu suite with --model: context lengths")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  sub->add_option("--threads", o->threads, "CPU threads for --model (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
   sub->callback([o, action] { *action = [o] { return RunBench(*o); }; });
 }
 
