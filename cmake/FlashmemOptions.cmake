@@ -7,7 +7,8 @@ function(fm_target_warnings target)
 endfunction()
 
 if(FM_SANITIZE)
-  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${FM_SANITIZE};-fno-omit-frame-pointer>")
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${FM_SANITIZE}>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
   add_link_options(-fsanitize=${FM_SANITIZE})
 endif()
 
@@ -15,3 +16,8 @@ endif()
 if(CMAKE_BUILD_TYPE STREQUAL "Release")
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-O3>)
 endif()
+
+# No implicit a*b+c -> fma contraction: GCC contracts by default in C++ modes, and where it does
+# depends on inlining, so the same expression could round differently in the decode (GEMV) and
+# prefill (GEMM) paths. Explicit FMA intrinsics are unaffected.
+add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>)

@@ -115,6 +115,102 @@ FM_AVX2 void DequantTileAvx2(const WeightView& w, int64_t row, int64_t col0, int
   }
 }
 
+namespace {
+
+// Column loaders for the fused GEMV: Vec(j) returns dequantised W[row, col0 + j .. + 8) exactly as
+// DequantTileAvx2 would store it, Scalar(j) one element; both also prefetch ahead in the stream.
+struct F32Cols {
+  const float* src;
+  FM_AVX2 __m256 Vec(int64_t j) const { return _mm256_loadu_ps(src + j); }
+  float Scalar(int64_t j) const { return src[j]; }
+};
+struct Bf16Cols {
+  const uint16_t* src;
+  FM_AVX2 __m256 Vec(int64_t j) const {
+    if ((j & 31) == 0) _mm_prefetch(reinterpret_cast<const char*>(src + j) + kPrefetchBytes, _MM_HINT_T0);
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  float Scalar(int64_t j) const { return Bf16ToFloat(src[j]); }
+};
+struct F16Cols {
+  const uint16_t* src;
+  FM_AVX2 __m256 Vec(int64_t j) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j)));
+  }
+  float Scalar(int64_t j) const { return F16ToFloat(src[j]); }
+};
+struct Fp8Cols {
+  const uint8_t* src;   // W[row, col0]
+  const uint8_t* srow;  // scale row of this 128-row block
+  int64_t col0;
+  FM_AVX2 __m256 Vec(int64_t j) const {
+    if ((j & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(src + j) + kPrefetchBytes, _MM_HINT_T0);
+    return _mm256_mul_ps(E4m3x8(src + j), _mm256_set1_ps(E8m0ToFloat(srow[(col0 + j) / 128])));
+  }
+  float Scalar(int64_t j) const { return E4m3ToFloat(src[j]) * E8m0ToFloat(srow[(col0 + j) / 128]); }
+};
+struct Fp4Cols {
+  const uint8_t* src;   // packed bytes of W[row, col0]
+  const uint8_t* srow;  // scale row of `row`
+  int64_t col0;
+  FM_AVX2 __m256 Vec(int64_t j) const {
+    if ((j & 127) == 0) _mm_prefetch(reinterpret_cast<const char*>(src + j / 2) + kPrefetchBytes, _MM_HINT_T0);
+    return _mm256_mul_ps(E2m1x8(src + j / 2), _mm256_set1_ps(E8m0ToFloat(srow[(col0 + j) / 32])));
+  }
+  float Scalar(int64_t j) const {
+    uint8_t b = src[j / 2];
+    return E2m1ToFloat((j & 1) ? (b >> 4) : (b & 0xf)) * E8m0ToFloat(srow[(col0 + j) / 32]);
+  }
+};
+
+// The same accumulation order as DotAvx2 (4 chains over 32-column strides, one 8-wide tail chain,
+// pairwise reduction, scalar tail), so fused and buffered GEMV give bit-identical results.
+template <typename Cols>
+FM_AVX2 float FusedDot(const Cols& cols, const float* x, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) {
+    acc0 = _mm256_fmadd_ps(cols.Vec(j), _mm256_loadu_ps(x + j), acc0);
+    acc1 = _mm256_fmadd_ps(cols.Vec(j + 8), _mm256_loadu_ps(x + j + 8), acc1);
+    acc2 = _mm256_fmadd_ps(cols.Vec(j + 16), _mm256_loadu_ps(x + j + 16), acc2);
+    acc3 = _mm256_fmadd_ps(cols.Vec(j + 24), _mm256_loadu_ps(x + j + 24), acc3);
+  }
+  for (; j + 8 <= n; j += 8) acc0 = _mm256_fmadd_ps(cols.Vec(j), _mm256_loadu_ps(x + j), acc0);
+  __m256 acc = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+  __m128 lo = _mm256_castps256_ps128(acc), hi = _mm256_extractf128_ps(acc, 1);
+  __m128 s = _mm_add_ps(lo, hi);
+  s = _mm_hadd_ps(s, s);
+  s = _mm_hadd_ps(s, s);
+  float total = _mm_cvtss_f32(s);
+  for (; j < n; ++j) total += cols.Scalar(j) * x[j];
+  return total;
+}
+
+}  // namespace
+
+FM_AVX2 float DequantDotTileAvx2(const WeightView& w, int64_t row, int64_t col0, int64_t n,
+                                 const float* x) {
+  switch (w.format) {
+    case WeightFormat::kF32:
+      return FusedDot(F32Cols{static_cast<const float*>(w.data) + row * w.cols + col0}, x, n);
+    case WeightFormat::kBF16:
+      return FusedDot(Bf16Cols{static_cast<const uint16_t*>(w.data) + row * w.cols + col0}, x, n);
+    case WeightFormat::kF16:
+      return FusedDot(F16Cols{static_cast<const uint16_t*>(w.data) + row * w.cols + col0}, x, n);
+    case WeightFormat::kFP8Block128:
+      return FusedDot(Fp8Cols{static_cast<const uint8_t*>(w.data) + row * w.cols + col0,
+                              w.scale + (row / 128) * w.scale_cols, col0},
+                      x, n);
+    case WeightFormat::kMXFP4:
+      return FusedDot(Fp4Cols{static_cast<const uint8_t*>(w.data) + row * (w.cols / 2) + col0 / 2,
+                              w.scale + row * w.scale_cols, col0},
+                      x, n);
+  }
+  return 0.0f;
+}
+
 FM_AVX2 float DotAvx2(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();

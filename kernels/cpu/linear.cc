@@ -83,6 +83,17 @@ void Linear(const WeightView& w, const float* x, int64_t n_x, float* y, ThreadPo
   // size computes it, so GEMV (decode) and GEMM (prefill) results are bit-identical.
   auto blocks = [&](int64_t b0, int64_t b1) {
     thread_local std::vector<float> buf;
+    if (n_x == 1 && fast) {
+      // Decode GEMV: dequantise in registers, straight into the FMA chains.
+      for (int64_t r = b0 * kRowBlock; r < std::min(w.rows, b1 * kRowBlock); ++r) {
+        float acc = 0.0f;
+        for (int64_t c0 = 0; c0 < w.cols; c0 += kTileCols) {
+          acc += DequantDotTileAvx2(w, r, c0, std::min(kTileCols, w.cols - c0), x + c0);
+        }
+        y[r] = acc;
+      }
+      return;
+    }
     if (n_x <= 2) {
       if (static_cast<int64_t>(buf.size()) < kTileCols) buf.resize(kTileCols);
       for (int64_t r = b0 * kRowBlock; r < std::min(w.rows, b1 * kRowBlock); ++r) {
