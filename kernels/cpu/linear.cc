@@ -130,11 +130,7 @@ void Linear(const WeightView& w, const float* x, int64_t n_x, float* y, ThreadPo
       }
     }
   };
-  if (pool != nullptr) {
-    pool->ParallelFor(n_blocks, 1, blocks);
-  } else {
-    blocks(0, n_blocks);
-  }
+  ParallelForOrInline(pool, n_blocks, 1, blocks);
 }
 
 }  // namespace fm::kernels::cpu

@@ -85,11 +85,7 @@ OpStatus HcPre(const HcPreParams& p, ThreadPool* pool) {
       SinkhornProject(comb, p.n_hc, p.sinkhorn_iters, p.hc_eps);
     }
   };
-  if (pool != nullptr && p.n_rows > 1) {
-    pool->ParallelFor(p.n_rows, 1, rows);
-  } else {
-    rows(0, p.n_rows);
-  }
+  ParallelForOrInline(pool, p.n_rows, 1, rows);
   return OpStatus::kOk;
 }
 
@@ -114,11 +110,7 @@ OpStatus HcPost(const HcPostParams& p, ThreadPool* pool) {
       }
     }
   };
-  if (pool != nullptr && p.n_rows > 1) {
-    pool->ParallelFor(p.n_rows, 1, rows);
-  } else {
-    rows(0, p.n_rows);
-  }
+  ParallelForOrInline(pool, p.n_rows, 1, rows);
   return OpStatus::kOk;
 }
 

@@ -89,11 +89,7 @@ OpStatus Swiglu(const SwigluParams& p, ThreadPool* pool) {
       }
     }
   };
-  if (pool != nullptr && p.n_rows > 1) {
-    pool->ParallelFor(p.n_rows, 1, rows);
-  } else {
-    rows(0, p.n_rows);
-  }
+  ParallelForOrInline(pool, p.n_rows, 1, rows);
   return OpStatus::kOk;
 }
 

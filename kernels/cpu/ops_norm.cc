@@ -4,22 +4,9 @@
 #include <cmath>
 
 namespace fm::kernels::cpu {
-namespace {
-
-void ForRows(int64_t n, int64_t grain, ThreadPool* pool,
-             const std::function<void(int64_t, int64_t)>& fn) {
-  if (pool != nullptr && n > 1) {
-    pool->ParallelFor(n, grain, fn);
-  } else {
-    fn(0, n);
-  }
-}
-
-}  // namespace
-
 OpStatus RmsNorm(const RmsNormParams& p, ThreadPool* pool) {
   if (p.x == nullptr || p.y == nullptr || p.n_rows < 0 || p.dim <= 0) return OpStatus::kBadParams;
-  ForRows(p.n_rows, 16, pool, [&](int64_t r0, int64_t r1) {
+  ParallelForOrInline(pool, p.n_rows, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* x = p.x + r * p.dim;
       float* y = p.y + r * p.dim;
@@ -44,7 +31,7 @@ OpStatus Rope(const RopeParams& p, ThreadPool* pool) {
       p.rope_offset + 2 * p.n_pairs > p.head_stride) {
     return OpStatus::kBadParams;
   }
-  ForRows(p.n_rows, 4, pool, [&](int64_t r0, int64_t r1) {
+  ParallelForOrInline(pool, p.n_rows, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float pos = static_cast<float>(p.positions[r]);
       for (int64_t i = 0; i < p.n_pairs; ++i) {
@@ -70,7 +57,7 @@ OpStatus Hadamard(const HadamardParams& p, ThreadPool* pool) {
     return OpStatus::kBadParams;
   }
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.dim)));
-  ForRows(p.n_vectors, 16, pool, [&](int64_t v0, int64_t v1) {
+  ParallelForOrInline(pool, p.n_vectors, 16, [&](int64_t v0, int64_t v1) {
     for (int64_t v = v0; v < v1; ++v) {
       float* x = p.x + v * p.dim;
       // Butterflies in Sylvester order: H_2n = [[H, H], [H, -H]].

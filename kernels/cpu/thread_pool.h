@@ -43,4 +43,15 @@ class ThreadPool {
   bool stop_ = false;
 };
 
+// Runs fn over [0, n) on `pool` when there is one and more than one index, inline otherwise: the
+// shape every CPU op uses, so a null pool means "single-threaded" everywhere.
+inline void ParallelForOrInline(ThreadPool* pool, int64_t n, int64_t grain,
+                                const std::function<void(int64_t, int64_t)>& fn) {
+  if (pool != nullptr && n > 1) {
+    pool->ParallelFor(n, grain, fn);
+  } else {
+    fn(0, n);
+  }
+}
+
 }  // namespace fm::kernels::cpu

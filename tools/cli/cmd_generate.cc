@@ -16,6 +16,7 @@
 #include "runtime/model/model.h"
 #include "runtime/model/sampler.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/util_model_flags.h"
 #include "tools/cli/util_token_list.h"
 
 namespace fm::cli {
@@ -57,27 +58,11 @@ int RunGenerate(const GenerateFlags& f) {
     std::fprintf(stderr, "flashmem generate: %s\n", std::string(sampler.status().message()).c_str());
     return 2;
   }
-  rt::ModelOptions options;
-  options.n_threads = threads;
-  if (f.kv == "fp32") {
-    options.kv_mode = rt::KvMode::kFp32;
-  } else if (f.kv != "fp8") {
-    return bad("--kv", f.kv, "fp32 or fp8");
-  }
-  auto model = rt::Model::Load(f.model, options);
-  if (!model.ok()) {
-    std::fprintf(stderr, "flashmem generate: %s\n", model.status().ToString().c_str());
-    return 1;
-  }
-  const int64_t vocab = (*model)->config().vocab_size;
-  for (size_t i = 0; i < prompt.size(); ++i) {
-    if (prompt[i] >= vocab) {
-      std::fprintf(stderr, "flashmem generate: --prompt-tokens: token id %d at index %zu is out of "
-                   "range [0, vocab_size=%lld)\n", prompt[i], i, static_cast<long long>(vocab));
-      return 2;
-    }
-  }
-  auto seq = (*model)->NewSequence();
+  std::unique_ptr<rt::Model> model;
+  if (int rc = LoadModelFromFlags("generate", f.model, f.kv, threads, &model); rc != 0) return rc;
+  const int64_t vocab = model->config().vocab_size;
+  if (int rc = CheckTokensInVocab("generate", "--prompt-tokens", prompt, vocab); rc != 0) return rc;
+  auto seq = model->NewSequence();
   const int64_t n = static_cast<int64_t>(prompt.size());
   // Only the last prompt position's logits are needed, so the other rows skip the LM head.
   std::vector<float> logits(static_cast<size_t>(vocab));
@@ -87,7 +72,7 @@ int RunGenerate(const GenerateFlags& f) {
   if (s.ok()) s = seq->Prefill(absl::MakeConstSpan(prompt).subspan(static_cast<size_t>(n - 1)), 1, logits.data());
   const int64_t t1 = MonotonicNs();
   std::vector<int32_t> generated;
-  const int64_t eos = (*model)->config().eos_token_id;
+  const int64_t eos = model->config().eos_token_id;
   for (int64_t i = 0; i < max_new && s.ok(); ++i) {
     absl::StatusOr<int32_t> next = sampler->Sample(logits);
     if (!next.ok()) {

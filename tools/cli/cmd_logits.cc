@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "runtime/model/model.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/util_model_flags.h"
 #include "tools/cli/util_token_list.h"
 
 namespace fm::cli {
@@ -68,30 +69,14 @@ int RunLogits(const LogitsFlags& f) {
   if (!absl::SimpleAtoi(f.threads, &threads) || threads < 0) {
     return bad("--threads", f.threads, "an integer >= 0");
   }
-  rt::ModelOptions options;
-  options.n_threads = threads;
-  if (f.kv == "fp32") {
-    options.kv_mode = rt::KvMode::kFp32;
-  } else if (f.kv != "fp8") {
-    return bad("--kv", f.kv, "fp32 or fp8");
-  }
-  auto model = rt::Model::Load(f.model, options);
-  if (!model.ok()) {
-    std::fprintf(stderr, "flashmem logits: %s\n", model.status().ToString().c_str());
-    return 1;
-  }
-  const int64_t vocab = (*model)->config().vocab_size;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] >= vocab) {
-      std::fprintf(stderr, "flashmem logits: --tokens: token id %d at index %zu is out of range "
-                   "[0, vocab_size=%lld)\n", tokens[i], i, static_cast<long long>(vocab));
-      return 2;
-    }
-  }
+  std::unique_ptr<rt::Model> model;
+  if (int rc = LoadModelFromFlags("logits", f.model, f.kv, threads, &model); rc != 0) return rc;
+  const int64_t vocab = model->config().vocab_size;
+  if (int rc = CheckTokensInVocab("logits", "--tokens", tokens, vocab); rc != 0) return rc;
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t n_prefill = decode_from < 0 ? n : decode_from;
   std::vector<float> logits(static_cast<size_t>(n * vocab));
-  auto seq = (*model)->NewSequence();
+  auto seq = model->NewSequence();
   absl::Status s = seq->Prefill(absl::MakeConstSpan(tokens).subspan(0, static_cast<size_t>(n_prefill)),
                                 chunk, logits.data());
   for (int64_t t = n_prefill; t < n && s.ok(); ++t) {
