@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: setup configure build run test clean
+.PHONY: setup configure build run test sanitize clean
 
 setup:
 	@bash tools/setup/install_deps.sh
@@ -18,8 +18,22 @@ build: configure
 run: build
 	@$(BUILD)/tools/flashmem demo --out $(BUILD)/demo-small
 
+# The sanitizer stage runs first so that the main suite's summary is the last thing printed.
 test: build
+	@$(MAKE) --no-print-directory sanitize
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
+
+# The sanitizer stage of CI (DESIGN.md §10): ASan+UBSan on the CPU targets and their tests (CUDA off;
+# the Xvfb screenshot test and the numpy self-check already ran above), then TSan on the two
+# multi-threaded libraries, traces and the scheduler.
+SAN_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLASHMEM_CUDA=OFF -DFLASHMEM_BENCH=OFF
+sanitize: setup
+	@cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DFM_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(BUILD)-asan -j $(JOBS)
+	@cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -LE "slow|gpu|ui" -E golden_reference_selfcheck
+	@cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DFLASHMEM_UI=OFF -DFM_SANITIZE=thread >/dev/null
+	@cmake --build $(BUILD)-tsan -j $(JOBS) --target traces_recorder_test traces_socket_test sched_sim_link_test sched_scheduler_test
+	@cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -R "^(traces_recorder_test|traces_socket_test|sched_sim_link_test|sched_scheduler_test)$$"
 
 clean:
 	@rm -rf $(BUILD)
