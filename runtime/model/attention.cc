@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -118,14 +119,19 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
     auto n_comp_of = [&](int64_t i) {
       return aw.has_compressor ? (a.positions[b0 + i] + 1) / w.ratio : int64_t{0};
     };
+    // Level-2 candidates: every entry, or only the resident ones when a set is in effect (spec
+    // §5.3). Scores are computed for all entries and non-resident ones masked before the top-k.
+    const Level2Restriction* rs = aw.has_indexer ? a.resident : nullptr;
+    int64_t* n_cand = Grow(s.n_cand, nb);
+    for (int64_t i = 0; i < nb; ++i) n_cand[i] = rs ? rs->count_below(n_comp_of(i)) : n_comp_of(i);
     auto n_sel_of = [&](int64_t i) {
-      return aw.has_indexer ? std::min(c.index_topk, n_comp_of(i)) : n_comp_of(i);
+      return aw.has_indexer ? std::min(c.index_topk, n_cand[i]) : n_comp_of(i);
     };
     // Phase A0: indexer scores, split over (query, key block) so one decode query uses every core.
     int64_t* task_end = Grow(s.task_end, nb);
     int64_t n_tasks = 0;
     for (int64_t i = 0; i < nb; ++i) {
-      const bool scored = aw.has_indexer && n_sel_of(i) < n_comp_of(i);
+      const bool scored = aw.has_indexer && n_sel_of(i) < n_cand[i];
       if (scored) Grow(s.iscores[static_cast<size_t>(i)], n_comp_of(i));
       n_tasks += scored ? (n_comp_of(i) + kKeyBlock - 1) / kKeyBlock : 0;
       task_end[i] = n_tasks;
@@ -136,7 +142,14 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
         while (task_end[i] <= k) ++i;
         const int64_t first_task = i == 0 ? 0 : task_end[i - 1];
         const int64_t j0 = (k - first_task) * kKeyBlock;
+        const int64_t j1 = std::min(j0 + kKeyBlock, n_comp_of(i));
         const int64_t t = b0 + i;
+        if (rs != nullptr && rs->count_below(j1) == rs->count_below(j0)) {
+          // No resident chunk in this block: nothing to score (score-resident cost, spec §5.3).
+          float* block_scores = s.iscores[static_cast<size_t>(i)].data();
+          std::fill(block_scores + j0, block_scores + j1, -std::numeric_limits<float>::infinity());
+          continue;
+        }
         kernels::IndexerScoreParams ip;
         ip.q = iq + t * HI * DI;
         ip.weights = iw + t * HI;
@@ -149,7 +162,7 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
           ip.keys_f32 = reinterpret_cast<const float*>(st.index_keys.raw(j0));
           ip.key_stride = DI;
         }
-        ip.n_keys = std::min(kKeyBlock, n_comp_of(i) - j0);
+        ip.n_keys = j1 - j0;
         ip.n_heads = HI;
         ip.dim = DI;
         ip.out = s.iscores[static_cast<size_t>(i)].data() + j0;
@@ -167,10 +180,18 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
         int64_t* src = Grow(s.sources[static_cast<size_t>(i)], p - lo + 1 + n_sel);
         int64_t n = 0;
         for (int64_t pos = lo; pos <= p; ++pos) src[n++] = -(pos + 1);
-        if (n_sel < n_comp) {
+        const int64_t first_comp = n;
+        const bool trace = a.trace_indexer && aw.has_indexer && b0 + i == T - 1;
+        float* scores = s.iscores[static_cast<size_t>(i)].data();
+        if (aw.has_indexer && n_sel < n_cand[i]) {
+          if (rs != nullptr) {
+            for (int64_t j = 0; j < n_comp; ++j) {
+              if (!rs->resident(j)) scores[j] = -std::numeric_limits<float>::infinity();
+            }
+          }
+          if (trace) st.trace.scores.assign(scores, scores + n_comp);
           int32_t* sel = Grow(chosen, n_sel);
-          if (be->TopK({s.iscores[static_cast<size_t>(i)].data(), n_comp, n_sel, sel}) !=
-              kernels::OpStatus::kOk) {
+          if (be->TopK({scores, n_comp, n_sel, sel}) != kernels::OpStatus::kOk) {
             op_failed = true;
             return;
           }
@@ -178,7 +199,14 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
           std::sort(sel, sel + n_sel);
           for (int64_t k = 0; k < n_sel; ++k) src[n++] = sel[k];
         } else {
-          for (int64_t j = 0; j < n_comp; ++j) src[n++] = j;
+          if (trace) st.trace.scores.clear();
+          for (int64_t j = 0; j < n_comp; ++j) {
+            if (rs == nullptr || rs->resident(j)) src[n++] = j;
+          }
+        }
+        if (trace) {
+          st.trace.position = p;
+          st.trace.selected.assign(src + first_comp, src + n);
         }
         s.n_gathered[static_cast<size_t>(i)] = n;
         Grow(s.gather[static_cast<size_t>(i)], n * D);
@@ -233,6 +261,7 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
     });
     if (op_failed) return absl::InternalError("attention: SinkAttention rejected its parameters");
   }
+  if (a.trace_indexer && aw.has_indexer) st.trace_valid = true;
   // The ring keeps the last W window entries for later chunks.
   for (int64_t t = std::max<int64_t>(0, T - W); t < T; ++t) {
     st.window.CopyEntry(st.chunk, t, a.positions[t] % W);

@@ -45,6 +45,13 @@ struct LayerState {
   KvStore compressed;  // compressed entries j (c4 or HCA), empty on SWA-only layers
   KvStore index_keys;  // indexer keys j (CSA layers only)
   CompressorState comp, idx_comp;
+  // LSA hooks: h of the last token is copied here when capture_hidden (SetHiddenCapture); the
+  // Level-2 trace of the last token is recorded when ForwardArgs::trace_indexer.
+  bool capture_hidden = false;
+  bool hidden_valid = false;
+  std::vector<float> last_hidden;  // [d]
+  IndexerTrace trace;
+  bool trace_valid = false;
 };
 
 // Reusable buffers of one Sequence; every user grows what it needs with Grow().
@@ -57,6 +64,7 @@ struct Scratch {
   std::vector<float> iq, iw;
   std::vector<int32_t> selected;   // [T][index_topk]
   std::vector<int64_t> n_selected; // [T]
+  std::vector<int64_t> n_cand;     // [query block] Level-2 candidates per query
   // Per query of an attention block: gathered K=V rows, their sources, indexer scores.
   std::vector<std::vector<float>> gather, iscores;
   std::vector<std::vector<int64_t>> sources;
@@ -67,12 +75,26 @@ struct Scratch {
   std::vector<int64_t> ex_count, ex_offset;
 };
 
+// The resident set in the form attention reads: mask[j] for j < mask_size, and prefix[k] = number
+// of resident chunks among j < k (k <= mask_size), so a query counts its candidates in O(1).
+struct Level2Restriction {
+  const uint8_t* mask = nullptr;
+  int64_t mask_size = 0;
+  const int64_t* prefix = nullptr;  // [mask_size + 1]
+
+  bool resident(int64_t j) const { return j < mask_size && mask[j] != 0; }
+  // Resident chunks among j < n.
+  int64_t count_below(int64_t n) const { return prefix[n < mask_size ? n : mask_size]; }
+};
+
 struct ForwardArgs {
   const ModelImpl* model = nullptr;
   Scratch* scratch = nullptr;
   int64_t n_rows = 0;
   const int64_t* positions = nullptr;  // [n_rows], consecutive
   const int32_t* tokens = nullptr;     // [n_rows]
+  const Level2Restriction* resident = nullptr;  // nullptr = full mode
+  bool trace_indexer = false;             // record LayerState::trace
 };
 
 // One decoder layer (or MTP block layer) on x [n_rows][hc][d], in place.

@@ -74,6 +74,10 @@ absl::Status LayerForward(const ForwardArgs& a, const LayerWeights& w, LayerStat
     FM_RETURN_IF_ERROR(SublayerInput(a, attn ? w.hc_attn : w.hc_ffn, attn ? w.attn_norm : w.ffn_norm,
                                      x, h, post, comb));
     if (attn) {
+      if (st.capture_hidden) {
+        st.last_hidden.assign(h + (T - 1) * d, h + T * d);
+        st.hidden_valid = true;
+      }
       FM_RETURN_IF_ERROR(AttentionForward(a, w, st, h, y));
     } else {
       FM_RETURN_IF_ERROR(MoeForward(a, w.ffn, h, y));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -21,6 +22,24 @@ namespace fm::rt {
 
 class Checkpoint;
 class Sequence;
+
+// The c4 chunks that Level 2 (the native indexer's top-k on every CSA layer) may pick from
+// (spec §5.3, DESIGN.md §5 invariant 4). Chunk j is resident iff j < mask.size() && mask[j] != 0;
+// chunks beyond the mask (e.g. formed after the boundary outside the published pages) are not
+// reachable through CSA, only through the sliding window.
+struct ResidentSet {
+  std::vector<uint8_t> mask;
+};
+
+// What the native indexer did for the last token of the last call on one CSA layer (recorded only
+// while tracing is on; for tests and tools).
+struct IndexerTrace {
+  int64_t position = -1;        // the query token's position
+  std::vector<float> scores;    // native score of every entry j < floor((position+1)/4), -inf
+                                // for non-resident ones under a resident set; empty when every
+                                // candidate was taken without scoring
+  std::vector<int32_t> selected;  // compressed entries attended, ascending
+};
 
 // How compressed and window KV entries are stored.
 enum class KvMode : uint8_t {
@@ -79,6 +98,36 @@ class Sequence {
   // meaning. FailedPrecondition unless the sequence is empty; InvalidArgument for n_tokens < 1 or
   // beyond max_position_embeddings.
   virtual absl::Status FillSyntheticContext(int64_t n_tokens, uint64_t seed) = 0;
+
+  // --- LSA hooks (runtime/lsa) ---------------------------------------------------------------
+
+  // Restricts Level 2 on every CSA layer to `set` for all following calls: each query picks its
+  // top-k among the resident chunks j < floor((p+1)/4) (all of them when at most index_topk).
+  // Unset (the default) is full mode: no restriction, and no cost.
+  virtual void SetResidentChunks(ResidentSet set) = 0;
+  virtual void ClearResidentChunks() = 0;
+  // The set in effect, or nullptr in full mode.
+  virtual const ResidentSet* resident_chunks() const = 0;
+
+  // Snapshots the normalised attention input h (spec §2.2 step 2) of the last token of every
+  // following call on the given decoder layers (each must be a CSA layer). Replaces the previous
+  // list; an empty list turns capture off. InvalidArgument names a bad layer.
+  virtual absl::Status SetHiddenCapture(absl::Span<const int64_t> layers) = 0;
+  // The captured h [hidden_size] of `layer`. FailedPrecondition when the layer is not captured or
+  // nothing was processed since capture began.
+  virtual absl::StatusOr<absl::Span<const float>> CapturedHidden(int64_t layer) const = 0;
+
+  // Dequantised index keys [n][index_head_dim] of entries [first, first + n) of CSA layer
+  // `layer` (exactly what the native indexer reads). InvalidArgument for a non-CSA layer or a
+  // range outside the stored entries.
+  virtual absl::Status IndexKeys(int64_t layer, int64_t first, int64_t n, float* out) const = 0;
+  // Stored index keys (completed c4 chunks) of CSA layer `layer`; 0 for other layers.
+  virtual int64_t IndexKeyCount(int64_t layer) const = 0;
+
+  // Turns Level-2 tracing on or off (off by default; clears the traces).
+  virtual void SetIndexerTracing(bool on) = 0;
+  // The trace of CSA layer `layer`; FailedPrecondition when tracing is off or nothing was recorded.
+  virtual absl::StatusOr<const IndexerTrace*> LastIndexerTrace(int64_t layer) const = 0;
 };
 
 }  // namespace fm::rt

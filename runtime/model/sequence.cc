@@ -81,6 +81,8 @@ absl::Status SequenceImpl::RunChunk(const int32_t* tokens, int64_t n, float* log
   a.n_rows = n;
   a.positions = pos;
   a.tokens = tokens;
+  a.resident = has_resident_ ? &restriction_ : nullptr;
+  a.trace_indexer = trace_indexer_;
   const ModelWeights& w = model_->weights();
   for (size_t l = 0; l < w.layers.size(); ++l) {
     if (absl::Status s = LayerForward(a, w.layers[l], layers_[l], x); !s.ok()) {

@@ -22,6 +22,19 @@ class SequenceImpl final : public Sequence {
   int64_t length() const override { return length_; }
   absl::Status FillSyntheticContext(int64_t n_tokens, uint64_t seed) override;
 
+  // LSA hooks (sequence_lsa.cc).
+  void SetResidentChunks(ResidentSet set) override;
+  void ClearResidentChunks() override;
+  const ResidentSet* resident_chunks() const override {
+    return has_resident_ ? &resident_ : nullptr;
+  }
+  absl::Status SetHiddenCapture(absl::Span<const int64_t> layers) override;
+  absl::StatusOr<absl::Span<const float>> CapturedHidden(int64_t layer) const override;
+  absl::Status IndexKeys(int64_t layer, int64_t first, int64_t n, float* out) const override;
+  int64_t IndexKeyCount(int64_t layer) const override;
+  void SetIndexerTracing(bool on) override;
+  absl::StatusOr<const IndexerTrace*> LastIndexerTrace(int64_t layer) const override;
+
  private:
   absl::Status CheckToken(int32_t token, int64_t index) const;
   absl::Status RunChunk(const int32_t* tokens, int64_t n, float* logits);
@@ -30,6 +43,8 @@ class SequenceImpl final : public Sequence {
                     float* logits);
   // Embedding rows of `tokens` into out [n][d].
   void Embed(const int32_t* tokens, int64_t n, float* out) const;
+  // InvalidArgument unless `layer` is a decoder layer with the native indexer (a CSA layer).
+  absl::Status CheckCsaLayer(int64_t layer, const char* what) const;
 
   const ModelImpl* model_;
   int64_t length_ = 0;
@@ -39,6 +54,13 @@ class SequenceImpl final : public Sequence {
   std::vector<float> embed_;          // [chunk][d]
   std::vector<int64_t> positions_;    // [chunk]
   std::vector<float> head_y_, head_mix_;
+
+  // Level-2 restriction (SetResidentChunks): the set, and its prefix counts that attention reads.
+  bool has_resident_ = false;
+  ResidentSet resident_;
+  std::vector<int64_t> resident_prefix_;
+  Level2Restriction restriction_;
+  bool trace_indexer_ = false;
 
   // MTP: the pre-head streams and tokens of the last sliding_window positions (slot p % W), and
   // the MTP block's own layer state. Positions < mtp_done_ have MTP window entries built from
