@@ -30,7 +30,7 @@ struct ModelSpec {
   std::string name = "DeepSeek-V4-Flash";
   sched::CapacityConfig capacity;  // KV geometry (defaults: V4-Flash)
   int64_t hidden_size = 4096;
-  int32_t moe_layers = 43;            // layers with routed experts
+  int32_t moe_layers = 43;  // layers with routed experts
   int32_t routed_experts = 256;
   int32_t shared_experts = 1;
   int64_t moe_intermediate_size = 2048;
@@ -62,19 +62,19 @@ absl::StatusOr<ModelSpec> LoadModelSpec(const std::string& config_json_path);
 // Deployment knobs.
 struct PlanInputs {
   GpuSpec gpu;
-  int32_t tp = 8;                    // GPUs per replica; every rank holds a full KV replica (MQA)
-  double mem_fraction = 0.88;        // share of GPU memory for weights + KV (SGLang's static)
-  int32_t tau_steps = 64;            // Level-1 cycle
-  double kmax_ratio = 0.0;           // 0: DefaultKmaxPages rule; else ceil(ratio * pages)
-  int32_t kmax_pages = 0;            // fixed KMAX when > 0 (wins over the ratio)
-  double headroom = 0.25;            // hot-pool headroom (DESIGN.md §2.2)
-  double churn = 0.25;               // share of the learned pages replaced per cycle
-  double tpot_ms = 50.0;             // target time per output token
-  int32_t publish_delay_steps = 8;   // Δ: a cycle's copies must land within Δ steps
-  int32_t batch = 0;                 // requests decoding together; 0 = the LSA max concurrency
-  double host_memory_bytes = 1.5e12; // pinned host memory per node for the cold pool
-  double swa_ratio = 0.1;            // SGLang swa_full_tokens_ratio for the admission figure
-  bool paged_index_keys = false;     // Path-I
+  int32_t tp = 8;                     // GPUs per replica; every rank holds a full KV replica (MQA)
+  double mem_fraction = 0.88;         // share of GPU memory for weights + KV (SGLang's static)
+  int32_t tau_steps = 64;             // Level-1 cycle
+  double kmax_ratio = 0.0;            // 0: DefaultKmaxPages rule; else ceil(ratio * pages)
+  int32_t kmax_pages = 0;             // fixed KMAX when > 0 (wins over the ratio)
+  double headroom = 0.25;             // hot-pool headroom (DESIGN.md §2.2)
+  double churn = 0.25;                // share of the learned pages replaced per cycle
+  double tpot_ms = 50.0;              // target time per output token
+  int32_t publish_delay_steps = 8;    // Δ: a cycle's copies must land within Δ steps
+  int32_t batch = 0;                  // requests decoding together; 0 = the LSA max concurrency
+  double host_memory_bytes = 1.5e12;  // pinned host memory per node for the cold pool
+  double swa_ratio = 0.1;             // SGLang swa_full_tokens_ratio for the admission figure
+  bool paged_index_keys = false;      // Path-I
   // InvalidArgument naming the flag and value.
   absl::Status Validate() const;
 };
@@ -84,17 +84,18 @@ struct PlanRow {
   int64_t context_tokens = 0;
   int64_t context_pages = 0;
   int32_t kmax_pages = 0;
-  sched::BytesPerToken per_token;   // by component
-  double fixed_request_bytes = 0;   // SWA windows + compressor states
+  sched::BytesPerToken per_token;  // by component
+  double fixed_request_bytes = 0;  // SWA windows + compressor states
   double swa_bytes = 0;
   double compressor_state_bytes = 0;
-  double sglang_admission_bytes_per_token = 0;
-  double all_resident_request_bytes = 0;  // GPU per request without LSA
-  double lsa_request_bytes = 0;           // GPU per request with LSA, hot pool incl. headroom
-  double lsa_hot_pool_bytes = 0;          // (kmax+2) * (1+headroom) slots
-  double lsa_resident_kv_bytes = 0;       // paper's "physical KV": (kmax+2) slots + c128 KV
-  double cold_bytes = 0;                  // pinned host bytes per request (per rank)
-  double kv_budget_bytes = 0;             // per GPU: memory * fraction - weights / tp
+  double sglang_admission_bytes_per_token = 0;       // as SGLang counts it: ring c128 states
+  double admission_online_c128_bytes_per_token = 0;  // the same with flashmem's online c128
+  double all_resident_request_bytes = 0;             // GPU per request without LSA
+  double lsa_request_bytes = 0;      // GPU per request with LSA, hot pool incl. headroom
+  double lsa_hot_pool_bytes = 0;     // (kmax+2) * (1+headroom) slots
+  double lsa_resident_kv_bytes = 0;  // paper's "physical KV": (kmax+2) slots + c128 KV
+  double cold_bytes = 0;             // pinned host bytes per request (per rank)
+  double kv_budget_bytes = 0;        // per GPU: memory * fraction - weights / tp
   double weights_per_gpu_bytes = 0;
   int64_t max_requests_all_resident = 0;
   int64_t max_requests_lsa_gpu = 0;   // GPU-memory bound
@@ -102,13 +103,14 @@ struct PlanRow {
   int64_t max_requests_lsa_link = 0;  // link bound: copies of that many requests fit in Δ steps
   int64_t max_requests_lsa = 0;       // min of the three
   int32_t batch = 0;
-  double pages_per_cycle = 0;         // per request
-  double bytes_per_cycle = 0;         // all `batch` requests, per GPU link
-  double copy_window_ns = 0;          // Δ * TPOT
-  double link_gbps_needed = 0;        // bytes_per_cycle / copy_window
-  double full_refetch_ns = 0;         // kmax pages of one request over the link
-  // What bounds LSA here: "gpu-memory", "host-memory", "link", or "no-gain" when all-resident
-  // admits at least as many requests (short contexts: the hot pool costs more than it saves).
+  double pages_per_cycle = 0;   // per request
+  double bytes_per_cycle = 0;   // all `batch` requests, per GPU link
+  double copy_window_ns = 0;    // Δ * TPOT
+  double link_gbps_needed = 0;  // bytes_per_cycle / copy_window
+  double full_refetch_ns = 0;   // kmax pages of one request over the link
+  // What bounds LSA here: "host-memory" or "link" when that cap is the lowest, else
+  // "gpu-memory"; "no-gain" when even the GPU-memory cap admits no more requests than
+  // all-resident (short contexts: the hot pool costs more than it saves).
   std::string limit;
 };
 
