@@ -1,0 +1,135 @@
+#pragma once
+// The decode engine on the CPU backend (issue 5, DESIGN.md §2.2, §3-§6): batched multi-request
+// decode through the CPU reference model, with LSA residency run by the Scheduler and a SimLink
+// copy engine that really moves page bytes between a cold pool (host) and a hot pool (reserve
+// slots). One thread drives everything (the engine thread is also the planner thread).
+//
+// One Step(), for every active request in admission order:
+//   boundary?  selection density (mode) -> PlanCycle -> ApplyCycle
+//   IssueCopies(step)                      (byte-budgeted, all requests)
+//   PublishDue -> wait tickets only if not landed (counted as stall) -> OnFlipped
+//   Level 2 restricted to the LIVE table's pages (one cycle stale; tail + spare included)
+//   Decode one token (greedy), write the new c4 chunk's bytes into its hot cell
+//
+// Page bytes: the model keeps its own KV, so slot bytes are a deterministic tag per (request,
+// chunk, layer) in the DESIGN §2.1 slot layout (one 584 B-entry KV block per CSA layer of the
+// model, page-major).
+// Every publish verifies that each resident chunk's cell holds its tag, so a lost, misplaced or
+// stale copy is an Internal error rather than silent.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "runtime/engine/engine_types.h"
+#include "runtime/lsa/level1.h"
+#include "runtime/lsa/memory_indexer.h"
+#include "runtime/model/model.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/sim_clock.h"
+#include "scheduler/sim_link.h"
+#include "traces/payloads.h"
+
+namespace fm::rt {
+
+class Engine {
+ public:
+  // `model`, `indexer` (may be null unless mode is kLsa) and `clock` must outlive the engine.
+  // InvalidArgument naming the field for a bad config.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const Model* model,
+                                                        MemoryIndexer* indexer,
+                                                        const EngineConfig& config,
+                                                        sched::Clock* clock);
+  ~Engine();
+
+  // Adds a request: prefills `prompt` (chunks of prefill_chunk_tokens) or, when prompt is empty,
+  // fills a synthetic context of `synthetic_tokens` tokens; then admits it to the scheduler and
+  // publishes generation 0. It decodes `decode_tokens` tokens, then leaves. Unavailable when the
+  // scheduler has no room now (retry after a request left); InvalidArgument when the context plus
+  // decode exceeds max_context_tokens.
+  absl::StatusOr<uint32_t> AddRequest(absl::Span<const int32_t> prompt, int64_t synthetic_tokens,
+                                      int64_t decode_tokens, uint64_t seed);
+
+  // Decodes one token for every active request; requests that finished are released (their
+  // slots and cold pages return). Returns the per-step record.
+  absl::StatusOr<StepRecord> Step();
+
+  int32_t active_requests() const { return static_cast<int32_t>(requests_.size()); }
+  // Tokens decoded so far by request `id` (including finished ones), in order.
+  const std::vector<int32_t>* Generated(uint32_t id) const;
+  // The logits of the last decode of each request, by id (kept after it finishes).
+  const std::vector<float>* LastLogits(uint32_t id) const;
+
+  const EngineStats& stats() const { return stats_; }
+  const EngineConfig& config() const { return config_; }
+  const sched::GeometryConfig& geometry() const { return geometry_; }
+  // The scheduler (null in full mode).
+  const sched::Scheduler* scheduler() const { return scheduler_.get(); }
+  int64_t hot_pool_bytes() const { return static_cast<int64_t>(hot_.size()); }
+  // Bytes of every CSA page of every active request in the cold pool (what full mode keeps hot).
+  int64_t full_kv_bytes() const;
+  // The model and pool summary for a trace file's Hello (program, geometry, pool sizes).
+  traces::Hello TraceHello() const;
+
+ private:
+  struct Request;
+  Engine(const Model* model, MemoryIndexer* indexer, const EngineConfig& config,
+         sched::Clock* clock);
+  absl::Status Init();
+  int64_t ChunkCount(const Sequence& seq) const;
+  absl::Status Density(Request& r, std::vector<uint8_t>* density);
+  absl::Status Boundary(Request& r, StepRecord* rec);
+  absl::Status Publish(Request& r, const sched::PublishDecision& d, StepRecord* rec);
+  absl::Status EnsureLiveCovers(Request& r, StepRecord* rec);
+  void ApplyLiveTable(Request& r);
+  absl::Status DecodeOne(Request& r, StepRecord* rec);
+  absl::Status VerifyLiveBytes(const Request& r);
+  absl::Status Release(Request& r);
+  void RecordPlan(const sched::CyclePlan& plan, StepRecord* rec);
+  void FillColdPage(const Request& r, int64_t page, int64_t n_chunks);
+  void WriteHotChunk(const Request& r, int64_t chunk, sched::CellIndex cell);
+  uint64_t Tag(uint32_t request, int64_t chunk, int32_t layer) const;
+  // Telemetry (engine_telemetry.cc): CopyDone for landed prefetch batches, standard counters.
+  void EmitCompletions();
+  void EmitCounters();
+  // CopyIssue for an unbudgeted submit (admission, forced publish), tracked for its CopyDone.
+  void EmitIssued(sched::CopyTicket ticket, int64_t bytes);
+
+  const Model* model_;
+  MemoryIndexer* indexer_;
+  EngineConfig config_;
+  sched::Clock* clock_;
+  sched::GeometryConfig geometry_;
+  std::vector<int64_t> csa_layers_;
+  int64_t cold_pages_per_row_ = 0;
+  std::vector<std::byte> cold_;
+  std::vector<std::byte> hot_;
+  std::unique_ptr<sched::SimLink> link_;
+  std::unique_ptr<sched::Scheduler> scheduler_;
+  std::optional<Level1> level1_;
+  std::vector<std::unique_ptr<Request>> requests_;  // active, admission order
+  std::vector<uint8_t> row_used_;
+  uint32_t next_id_ = 1;
+  int64_t step_ = 0;
+  EngineStats stats_;
+  struct Finished {
+    uint32_t id;
+    std::vector<int32_t> tokens;
+    std::vector<float> logits;
+  };
+  std::vector<Finished> finished_;
+  struct InFlight {
+    sched::CopyTicket ticket;
+    int64_t issue_ns;       // session time of the submit (the CopyDone start)
+    int64_t issue_link_ns;  // link-clock time of the submit
+    int64_t done_link_ns;   // modelled landing time (SimLink forgets it once landed)
+  };
+  std::vector<InFlight> inflight_;  // submitted H2D batches whose CopyDone is not emitted yet
+};
+
+}  // namespace fm::rt
