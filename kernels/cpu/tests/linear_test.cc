@@ -93,7 +93,7 @@ TEST(LinearTest, Avx2DequantIsBitExactForEveryCode) {
   std::vector<uint8_t> scale8(4, 127);
   scale8[1] = 130;
   WeightView fp8{WeightFormat::kFP8Block128, 2, 256, codes.data(), scale8.data(), 2};
-  std::vector<uint8_t> scale4(2 * 8, 126);
+  std::vector<uint8_t> scale4(2 * 16, 126);  // [rows][cols / 32]
   WeightView fp4{WeightFormat::kMXFP4, 2, 512, codes.data(), scale4.data(), 16};
   std::vector<uint16_t> halves(512);
   for (int i = 0; i < 512; ++i) halves[i] = static_cast<uint16_t>(i * 127 + 3);
