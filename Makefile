@@ -24,16 +24,16 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
 
 # The sanitizer stage of CI (DESIGN.md §10): ASan+UBSan on the CPU targets and their tests (CUDA off;
-# the Xvfb screenshot test and the numpy self-check already ran above), then TSan on the two
-# multi-threaded libraries, traces and the scheduler.
+# the Xvfb screenshot test and the numpy self-check already ran above), then TSan on the
+# multi-threaded parts: traces, the scheduler and the engine (SimLink worker thread).
 SAN_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLASHMEM_CUDA=OFF -DFLASHMEM_BENCH=OFF
 sanitize: setup
 	@cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DFM_SANITIZE=address,undefined >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	@cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -LE "slow|gpu|ui" -E golden_reference_selfcheck
 	@cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DFLASHMEM_UI=OFF -DFM_SANITIZE=thread >/dev/null
-	@cmake --build $(BUILD)-tsan -j $(JOBS) --target traces_recorder_test traces_socket_test sched_sim_link_test sched_scheduler_test
-	@cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -R "^(traces_recorder_test|traces_socket_test|sched_sim_link_test|sched_scheduler_test)$$"
+	@cmake --build $(BUILD)-tsan -j $(JOBS) --target traces_recorder_test traces_socket_test sched_sim_link_test sched_scheduler_test runtime_engine_test
+	@cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -R "^(traces_recorder_test|traces_socket_test|sched_sim_link_test|sched_scheduler_test|runtime_engine_test)$$"
 
 clean:
 	@rm -rf $(BUILD)

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "profiler-ui/tests/store_from_fixture.h"
 #include "profiler-ui/tests/synth_fixture.h"
 
 namespace fm::ui {
@@ -9,18 +10,9 @@ namespace {
 
 using testing::FixtureConfig;
 
-Store StoreOf(const FixtureConfig& cfg) {
-  Store s;
-  for (const testing::FixtureFrame& f : testing::MakeFixtureFrames(cfg)) {
-    EXPECT_TRUE(s.IngestFrame(static_cast<uint16_t>(f.kind), f.payload).ok());
-  }
-  s.Commit();
-  return s;
-}
-
 TEST(RangeStatsTest, WholeSessionCountsEveryStepAndFetch) {
   FixtureConfig cfg;
-  const Store s = StoreOf(cfg);
+  const Store s = testing::StoreFromFixture(cfg);
   const RangeStats st = ComputeRangeStats(s, TimeRange{s.first_ns(), s.last_ns() + 1});
   EXPECT_EQ(st.steps, cfg.steps);
   EXPECT_EQ(st.tokens, cfg.steps);
@@ -37,7 +29,7 @@ TEST(RangeStatsTest, WholeSessionCountsEveryStepAndFetch) {
 
 TEST(RangeStatsTest, ASelectedRangeLimitsTheStatistics) {
   FixtureConfig cfg;
-  const Store s = StoreOf(cfg);
+  const Store s = testing::StoreFromFixture(cfg);
   // The first τ-cycle only: its copies start within the first 5 ms.
   const TimeRange first_cycle{0, cfg.step_ns * cfg.tau_steps};
   const RangeStats st = ComputeRangeStats(s, first_cycle);
@@ -51,7 +43,7 @@ TEST(RangeStatsTest, ASelectedRangeLimitsTheStatistics) {
 TEST(RangeStatsTest, CompareRowsCarryBothSidesAndDeltas) {
   FixtureConfig a_cfg, b_cfg;
   b_cfg.copies_per_cycle = 12;
-  const Store a = StoreOf(a_cfg), b = StoreOf(b_cfg);
+  const Store a = testing::StoreFromFixture(a_cfg), b = testing::StoreFromFixture(b_cfg);
   const RangeStats sa = ComputeRangeStats(a, TimeRange{a.first_ns(), a.last_ns() + 1});
   const RangeStats sb = ComputeRangeStats(b, TimeRange{b.first_ns(), b.last_ns() + 1});
   const std::vector<StatRow> rows = StatRows(sa, &sb);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "profiler-ui/model/heatmap_color.h"
+#include "profiler-ui/tests/store_from_fixture.h"
 #include "profiler-ui/tests/synth_fixture.h"
 
 namespace fm::ui {
@@ -10,15 +11,6 @@ namespace {
 
 using testing::Band;
 using testing::FixtureConfig;
-
-Store StoreOf(const FixtureConfig& cfg) {
-  Store s;
-  for (const testing::FixtureFrame& f : testing::MakeFixtureFrames(cfg)) {
-    EXPECT_TRUE(s.IngestFrame(static_cast<uint16_t>(f.kind), f.payload).ok());
-  }
-  s.Commit();
-  return s;
-}
 
 CellClass ExpectedClass(Band b) {
   switch (b) {
@@ -33,7 +25,7 @@ CellClass ExpectedClass(Band b) {
 
 TEST(ResidencyCursorTest, FinalResidencyShowsTheFixtureBands) {
   FixtureConfig cfg;
-  const Store s = StoreOf(cfg);
+  const Store s = testing::StoreFromFixture(cfg);
   ResidencyCursor cur;
   const int64_t end = testing::FixtureEndNs(cfg);
   const ResidencyGrid& g = cur.Seek(s, cfg.request_id, end);
@@ -49,7 +41,7 @@ TEST(ResidencyCursorTest, FinalResidencyShowsTheFixtureBands) {
 
 TEST(ResidencyCursorTest, SteppingForwardMatchesASeekFromScratch) {
   FixtureConfig cfg;
-  const Store s = StoreOf(cfg);
+  const Store s = testing::StoreFromFixture(cfg);
   ResidencyCursor stepping;
   const int64_t end = testing::FixtureEndNs(cfg);
   uint64_t applied = 0;
@@ -75,7 +67,7 @@ TEST(ResidencyCursorTest, SteppingForwardMatchesASeekFromScratch) {
 
 TEST(ResidencyCursorTest, ChurnedPagesRecordTheirFetchLatency) {
   FixtureConfig cfg;
-  const Store s = StoreOf(cfg);
+  const Store s = testing::StoreFromFixture(cfg);
   ResidencyCursor cur;
   const ResidencyGrid& g = cur.Seek(s, cfg.request_id, testing::FixtureEndNs(cfg));
   int with_latency = 0;
@@ -118,7 +110,7 @@ TEST(ResidencyCursorTest, PicksMadeBeforeTheLatestKeyframeStillShowAsSelected) {
 }
 
 TEST(ResidencyCursorTest, UnknownRequestIsEmpty) {
-  const Store s = StoreOf(FixtureConfig{});
+  const Store s = testing::StoreFromFixture(FixtureConfig{});
   ResidencyCursor cur;
   EXPECT_EQ(cur.Seek(s, 12345, 1'000'000'000).pages(), 0u);
 }

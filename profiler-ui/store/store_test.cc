@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "profiler-ui/model/log_histogram.h"
+#include "profiler-ui/tests/store_from_fixture.h"
 #include "profiler-ui/tests/synth_fixture.h"
 #include "traces/payloads.h"
 #include "traces/snapshot.h"
@@ -12,18 +13,9 @@ namespace {
 
 using testing::FixtureConfig;
 
-Store StoreOf(const FixtureConfig& cfg) {
-  Store s;
-  for (const testing::FixtureFrame& f : testing::MakeFixtureFrames(cfg)) {
-    EXPECT_TRUE(s.IngestFrame(static_cast<uint16_t>(f.kind), f.payload).ok());
-  }
-  s.Commit();
-  return s;
-}
-
 TEST(StoreTest, JoinsEveryCopyIssueWithItsDone) {
   FixtureConfig cfg;
-  const Store s = StoreOf(cfg);
+  const Store s = testing::StoreFromFixture(cfg);
   ASSERT_EQ(s.copies().size(), 1u);
   const CopyLane& lane = s.copies().begin()->second;
   EXPECT_EQ(lane.size(), (cfg.steps / cfg.tau_steps) * cfg.copies_per_cycle);
@@ -39,7 +31,7 @@ TEST(StoreTest, JoinsEveryCopyIssueWithItsDone) {
 }
 
 TEST(StoreTest, ResolvesNamesAndSessionFacts) {
-  const Store s = StoreOf(FixtureConfig{});
+  const Store s = testing::StoreFromFixture(FixtureConfig{});
   ASSERT_TRUE(s.hello().has_value());
   EXPECT_EQ(s.csa_layers(), 21);
   EXPECT_EQ(s.tokens_per_page(), 256u);
@@ -55,7 +47,7 @@ TEST(StoreTest, ResolvesNamesAndSessionFacts) {
 
 TEST(StoreTest, BoundaryStepsAreSlowerInTheDerivedTpot) {
   FixtureConfig cfg;
-  const Store s = StoreOf(cfg);
+  const Store s = testing::StoreFromFixture(cfg);
   const Series& b = s.derived(Derived::kTpotBoundaryMs);
   const Series& o = s.derived(Derived::kTpotOtherMs);
   EXPECT_EQ(b.size(), cfg.steps / cfg.tau_steps - 1);  // step 0 has no previous step
@@ -66,7 +58,7 @@ TEST(StoreTest, BoundaryStepsAreSlowerInTheDerivedTpot) {
 }
 
 TEST(StoreTest, CoverageComesFromCumulativeHitAndMissCounters) {
-  const Store s = StoreOf(FixtureConfig{});
+  const Store s = testing::StoreFromFixture(FixtureConfig{});
   const Series& cov = s.derived(Derived::kCoverage);
   ASSERT_FALSE(cov.empty());
   for (double v : cov.v) {
@@ -87,7 +79,7 @@ TEST(StoreTest, DamagedPayloadIsCountedAndNotApplied) {
 }
 
 TEST(StoreTest, HelloFromAnotherProcessStartsANewSession) {
-  Store s = StoreOf(FixtureConfig{});
+  Store s = testing::StoreFromFixture(FixtureConfig{});
   ASSERT_TRUE(s.has_data());
   traces::Hello same = *s.hello();
   ASSERT_TRUE(s.IngestFrame(static_cast<uint16_t>(traces::FrameKind::kHello), traces::EncodeHello(same)).ok());
