@@ -22,4 +22,8 @@ if(FLASHMEM_TESTS)
   fm_add_test(NAME tools_tune_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/tune/tune_sweep_test.cc
     LIBS fm_tools_planning LABELS unit)
+  # A run recorded by the engine (--record-scores) replayed by tune: needs the model and engine.
+  fm_add_test(NAME tools_tune_record_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/tune/tune_record_test.cc
+    LIBS fm_tools_planning fm_runtime_engine fm_runtime_weights LABELS unit)
 endif()

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +44,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model* model, Memor
   if (config.mode == SelectionMode::kLsa && indexer == nullptr) {
     return absl::InvalidArgumentError("Engine::Create: mode lsa needs a memory indexer");
   }
+  if (config.record_scores && config.mode != SelectionMode::kLsa) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EngineConfig.record_scores: mode ", std::string(SelectionModeName(config.mode)),
+        " has no Level-1 probabilities to record, expected mode lsa"));
+  }
   if (config.max_requests < 1 || config.max_requests > 1024) {
     return absl::InvalidArgumentError(absl::StrCat("EngineConfig.max_requests: ",
                                                    config.max_requests, ", expected [1, 1024]"));
@@ -76,6 +82,7 @@ absl::Status Engine::Init() {
   FM_RETURN_IF_ERROR(geometry_.Validate());
   const int64_t pages = sched::PagesForTokens(config_.max_context_tokens, geometry_);
   cold_pages_per_row_ = pages + 2;  // + the tail page's partial content and the spare
+  if (config_.record_scores) config_.measure_coverage = true;  // Labels are the shadow's picks
   if (config_.measure_coverage || config_.mode == SelectionMode::kOracle) {
     config_.measure_coverage = config_.mode != SelectionMode::kFull;
   }
@@ -210,6 +217,7 @@ absl::StatusOr<uint32_t> Engine::AddRequest(absl::Span<const int32_t> prompt,
   r->id = next_id_;
   r->row = row_it - row_used_.begin();
   r->decode_left = decode_tokens;
+  r->step_origin = step_;
   r->seq = model_->NewSequence();
   if (level1_) FM_RETURN_IF_ERROR(level1_->Attach(*r->seq));
   if (config_.measure_coverage) {
@@ -245,6 +253,7 @@ absl::StatusOr<uint32_t> Engine::AddRequest(absl::Span<const int32_t> prompt,
     }
     spec.density = density;
     FM_ASSIGN_OR_RETURN(sched::CyclePlan plan, scheduler_->Admit(spec));
+    r->step_origin = plan.next_boundary_step - config_.params.tau_steps;
     StepRecord rec;
     RecordPlan(plan, &rec);
     const sched::PublishDecision d = scheduler_->PublishDue(r->sid(), step_);
@@ -254,6 +263,7 @@ absl::StatusOr<uint32_t> Engine::AddRequest(absl::Span<const int32_t> prompt,
     }
     for (const sched::CopyTicket& t : d.wait_for) EmitIssued(t, plan.h2d_bytes);
     FM_RETURN_IF_ERROR(Publish(*r, d, &rec));
+    RecordScores(*r);
   }
   row_used_[static_cast<size_t>(r->row)] = 1;
   ++next_id_;
@@ -282,6 +292,7 @@ absl::Status Engine::Density(Request& r, std::vector<uint8_t>* density) {
       // A synthetic context has no hidden state until its first decode: recency until then.
       if (!r.has_hidden) return absl::OkStatus();
       FM_RETURN_IF_ERROR(level1_->RunCycle(*r.seq, &r.level1));
+      r.level1_step = step_;
       *density = r.level1.density;
       return absl::OkStatus();
     case SelectionMode::kOracle:
@@ -333,6 +344,7 @@ absl::Status Engine::Boundary(Request& r, StepRecord* rec) {
   }
   FM_RETURN_IF_ERROR(scheduler_->ApplyCycle(plan));
   RecordPlan(plan, rec);
+  RecordScores(r);
   return absl::OkStatus();
 }
 
@@ -422,6 +434,7 @@ absl::Status Engine::DecodeOne(Request& r, StepRecord* rec) {
         }
       }
     }
+    FM_RETURN_IF_ERROR(RecordLabels(r));
   }
   const int64_t n1 = ChunkCount(*r.seq);
   for (int64_t c = n0; scheduler_ && c < n1; ++c) {

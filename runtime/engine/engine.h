@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "runtime/engine/engine_types.h"
+#include "runtime/engine/trace_session.h"
 #include "runtime/lsa/level1.h"
 #include "runtime/lsa/memory_indexer.h"
 #include "runtime/model/model.h"
@@ -75,6 +76,9 @@ class Engine {
   int64_t full_kv_bytes() const;
   // The model and pool summary for a trace file's Hello (program, geometry, pool sizes).
   traces::Hello TraceHello() const;
+  // Where config().record_scores writes its Scores and Labels frames; null (the default) records
+  // nothing. `session` must outlive the engine or be reset to null before it stops.
+  void SetTraceSession(TraceSession* session) { session_ = session; }
 
  private:
   struct Request;
@@ -99,11 +103,17 @@ class Engine {
   void EmitCounters();
   // CopyIssue for an unbudgeted submit (admission, forced publish), tracked for its CopyDone.
   void EmitIssued(sched::CopyTicket ticket, int64_t bytes);
+  // Recording for `flashmem tune` (engine_record.cc); no-ops unless record_scores and a session.
+  // Scores of the Level-1 cycle computed at this step (none when Level 1 did not run).
+  void RecordScores(const Request& r);
+  // The shadow's unrestricted Level-2 picks of the decode just done, one row per CSA layer.
+  absl::Status RecordLabels(const Request& r);
 
   const Model* model_;
   MemoryIndexer* indexer_;
   EngineConfig config_;
   sched::Clock* clock_;
+  TraceSession* session_ = nullptr;
   sched::GeometryConfig geometry_;
   std::vector<int64_t> csa_layers_;
   int64_t cold_pages_per_row_ = 0;

@@ -23,6 +23,10 @@ struct Engine::Request {
   std::vector<float> logits;
   std::vector<float> shadow_logits;
   Level1Result level1;
+  // Engine step origin of the request's recorded steps (engine_record.cc): its first cycle
+  // boundary minus τ, so its boundaries fall on multiples of τ whatever the scheduler's phase.
+  int64_t step_origin = 0;
+  int64_t level1_step = -1;  // engine step at which `level1` was last computed
   sched::RequestId sid() const { return sched::RequestId{id}; }
 };
 

@@ -41,6 +41,7 @@ traces::Hello Engine::TraceHello() const {
   h.slot_bytes = static_cast<uint64_t>(geometry_.slot_bytes());
   h.hot_slots_total = scheduler_ ? static_cast<uint64_t>(scheduler_->config().slots_total) : 0;
   h.cold_pool_bytes = cold_.size();
+  if (config_.record_scores) h.capabilities |= traces::kCapScores;
   return h;
 }
 

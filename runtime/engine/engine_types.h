@@ -37,6 +37,11 @@ struct EngineConfig {
   // Coverage of Level-2 picks: runs a full-attention shadow sequence per request (twice the
   // decode cost). Forced on in oracle mode, which needs the shadow's picks.
   bool measure_coverage = false;
+  // Records what `flashmem tune` replays (engine_record.cc) into the trace session given to
+  // Engine::SetTraceSession: a Scores frame per Level-1 boundary, a Labels frame (the shadow's
+  // unrestricted Level-2 picks) per decode step. Only in lsa mode, the one mode with Level-1
+  // probabilities; forces the shadow on.
+  bool record_scores = false;
   // On a virtual clock, the modelled duration of one decode step: the clock moves forward by it
   // after each step, so copies land in the background as they would beside a GPU step.
   int64_t virtual_step_ns = 1'000'000;

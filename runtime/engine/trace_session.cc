@@ -27,4 +27,14 @@ absl::Status TraceSession::Stop() {
   return sink_->status();
 }
 
+void TraceSession::PostFrame(traces::FrameKind kind, std::span<const uint8_t> payload) {
+  if (stopped_) return;
+  constexpr int64_t kFlushEveryFrames = 256;  // well below the collector's 1024 pending frames
+  if (++frames_since_flush_ >= kFlushEveryFrames) {
+    collector_->Flush();
+    frames_since_flush_ = 0;
+  }
+  collector_->PostFrame(kind, payload);
+}
+
 }  // namespace fm::rt

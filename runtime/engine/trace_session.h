@@ -2,7 +2,9 @@
 // A telemetry session writing one .fmtrace file (DESIGN.md §6-§7): the process-wide collector with
 // a file sink, started before the engine runs and stopped (drained, file closed) after.
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "absl/status/status.h"
@@ -26,11 +28,18 @@ class TraceSession {
   // Idempotent.
   absl::Status Stop();
 
+  // Queues a non-event frame (Scores, Labels); it reaches the file after the events drained
+  // before it. The collector queues at most 1024 frames and refuses more, so every 256 frames this
+  // waits for a drain (Collector::Flush): a recording run trades a little step time for never
+  // losing a frame. No-op after Stop(). Engine thread only.
+  void PostFrame(traces::FrameKind kind, std::span<const uint8_t> payload);
+
  private:
   TraceSession() = default;
   std::unique_ptr<traces::Collector> collector_;
   std::shared_ptr<traces::FileSink> sink_;
   bool stopped_ = false;
+  int64_t frames_since_flush_ = 0;
 };
 
 }  // namespace fm::rt

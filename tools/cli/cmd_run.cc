@@ -1,13 +1,16 @@
 // `flashmem run --model DIR [--context N] [--decode N] [--requests B]
 //  [--mode full|lsa|recency|random|oracle] [--tau 64] [--delta 8] [--threshold 0.5]
 //  [--kmax auto|N] [--tail-chunks N] [--page-chunks 64] [--link pcie5|GBps,latency_us]
-//  [--trace FILE] [--prompt-file FILE] [--real-prefill] [--measure-coverage auto|on|off]
+//  [--trace FILE [--record-scores]] [--prompt-file FILE] [--real-prefill] [--measure-coverage auto|on|off]
 //  [--kv fp8|fp32] [--threads N] [--seed S] [--json]`
 // Batched LSA decode on the CPU backend (runtime/engine): B requests of N context tokens each
 // decode --decode tokens; a progress bar goes to stderr and the summary to stdout.
 // The prompt: --prompt-file bytes as token ids (byte mod vocab, repeated or cut to N: flashmem has
 // no tokenizer), else random tokens, else (N > 4096 without --real-prefill) a synthetic context
 // (Sequence::FillSyntheticContext: realistic cost, meaningless logits).
+// --record-scores (lsa mode, with --trace) also writes what `flashmem tune` replays: Scores frames
+// at each Level-1 boundary and Labels frames with the shadow's Level-2 picks at each step (the
+// full-attention shadow is turned on). A synthetic context records no Scores for its first cycle.
 
 #include <cstdint>
 #include <cstdio>
@@ -40,7 +43,7 @@ struct RunFlags {
                      delta = "8", threshold = "0.5", kmax = "auto", tail_chunks = "2048",
                      page_chunks = "64", link = "pcie5", trace, prompt_file,
                      coverage = "auto", kv = "fp8", threads = "0", seed = "1";
-  bool real_prefill = false, json = false;
+  bool real_prefill = false, json = false, record_scores = false;
 };
 
 int Bad(const char* flag, const std::string& v, const char* expected) {
@@ -128,6 +131,10 @@ int RunRun(const RunFlags& f) {
   if (f.coverage != "auto" && f.coverage != "on" && f.coverage != "off") {
     return Bad("--measure-coverage", f.coverage, "auto|on|off");
   }
+  if (f.record_scores && f.trace.empty()) {
+    std::fprintf(stderr, "flashmem run: --record-scores needs --trace FILE (the frames go there)\n");
+    return 2;
+  }
   rt::EngineConfig ec;
   if (!ParseLink(f.link, &ec.link)) return Bad("--link", f.link, "pcie5 or GBps,latency_us");
   ec.mode = *mode;
@@ -141,6 +148,7 @@ int RunRun(const RunFlags& f) {
   ec.max_context_tokens = context + decode;
   ec.measure_coverage = f.coverage == "on" || (f.coverage == "auto" && context <= kSyntheticAbove);
   ec.seed = static_cast<uint64_t>(seed);
+  ec.record_scores = f.record_scores;
 
   std::unique_ptr<rt::Model> model;
   if (int rc = LoadModelFromFlags("run", f.model, f.kv, threads, &model); rc != 0) return rc;
@@ -172,6 +180,7 @@ int RunRun(const RunFlags& f) {
       return 2;
     }
     trace = std::move(*t);
+    (*engine)->SetTraceSession(trace.get());
   }
 
   std::vector<int32_t> prompt;
@@ -214,6 +223,7 @@ int RunRun(const RunFlags& f) {
   }
   std::fprintf(stderr, "\n");
   if (trace) {
+    (*engine)->SetTraceSession(nullptr);
     if (absl::Status s = trace->Stop(); !s.ok()) {
       std::fprintf(stderr, "flashmem run: --trace=%s: %s\n", f.trace.c_str(), s.ToString().c_str());
       return 1;
@@ -245,6 +255,8 @@ void AddRunCommand(CLI::App& root, Action* action) {
   cmd->add_option("--page-chunks", f->page_chunks, "c4 chunks per page")->capture_default_str();
   cmd->add_option("--link", f->link, "pcie5 or GBps,latency_us")->capture_default_str();
   cmd->add_option("--trace", f->trace, "write a .fmtrace file");
+  cmd->add_flag("--record-scores", f->record_scores,
+               "with --trace, lsa mode: record Level-1 scores and Level-2 picks for flashmem tune");
   cmd->add_option("--prompt-file", f->prompt_file, "prompt bytes as token ids");
   cmd->add_flag("--real-prefill", f->real_prefill, "prefill random tokens even above 4096");
   cmd->add_option("--measure-coverage", f->coverage,
