@@ -100,6 +100,12 @@ struct ForwardArgs {
 // One decoder layer (or MTP block layer) on x [n_rows][hc][d], in place.
 absl::Status LayerForward(const ForwardArgs& a, const LayerWeights& w, LayerState& st, float* x);
 
+// mHC pre-mix (mixes = fn·x into `mixes_buf`, then HcPre) followed by the RMSNorm `norm`:
+// h [n_rows][d]. A sublayer passes post/comb (for HcPost); the final hc_head passes nullptr for both.
+absl::Status HcMixAndNorm(const ModelImpl* model, const HcWeights& hc, const std::vector<float>& norm,
+                          const float* x, int64_t n_rows, std::vector<float>& mixes_buf, float* h,
+                          float* post, float* comb);
+
 // mHC pre-mix of a sublayer followed by its RMSNorm: h [n_rows][d]; post/comb for HcPost.
 absl::Status SublayerInput(const ForwardArgs& a, const HcWeights& hc, const std::vector<float>& norm,
                            const float* x, float* h, float* post, float* comb);

@@ -32,19 +32,20 @@ LayerState::LayerState(const ModelConfig& c, const LayerWeights& w, KvMode mode,
   if (w.attn.has_indexer) init(w.attn.idx_compressor, idx_comp);
 }
 
-absl::Status SublayerInput(const ForwardArgs& a, const HcWeights& hc, const std::vector<float>& norm,
-                           const float* x, float* h, float* post, float* comb) {
-  const ModelConfig& c = a.model->config();
-  kernels::KernelBackend* be = a.model->backend();
-  const int64_t T = a.n_rows, d = c.hidden_size;
-  float* mixes = Grow(a.scratch->mixes, T * hc.n_mix);
-  FM_OP(be->Linear({&hc.fn_view, x, T, mixes}));
+absl::Status HcMixAndNorm(const ModelImpl* model, const HcWeights& hc, const std::vector<float>& norm,
+                          const float* x, int64_t n_rows, std::vector<float>& mixes_buf, float* h,
+                          float* post, float* comb) {
+  const ModelConfig& c = model->config();
+  kernels::KernelBackend* be = model->backend();
+  const int64_t d = c.hidden_size;
+  float* mixes = Grow(mixes_buf, n_rows * hc.n_mix);
+  FM_OP(be->Linear({&hc.fn_view, x, n_rows, mixes}));
   kernels::HcPreParams p;
   p.x = x;
   p.mixes_raw = mixes;
   p.scale = hc.scale.data();
   p.base = hc.base.data();
-  p.n_rows = T;
+  p.n_rows = n_rows;
   p.n_hc = c.hc_mult;
   p.dim = d;
   p.n_mix = hc.n_mix;
@@ -55,8 +56,13 @@ absl::Status SublayerInput(const ForwardArgs& a, const HcWeights& hc, const std:
   p.post = post;
   p.comb = comb;
   FM_OP(be->HcPre(p));
-  FM_OP(be->RmsNorm({h, norm.data(), h, T, d, static_cast<float>(c.rms_norm_eps)}));
+  FM_OP(be->RmsNorm({h, norm.data(), h, n_rows, d, static_cast<float>(c.rms_norm_eps)}));
   return absl::OkStatus();
+}
+
+absl::Status SublayerInput(const ForwardArgs& a, const HcWeights& hc, const std::vector<float>& norm,
+                           const float* x, float* h, float* post, float* comb) {
+  return HcMixAndNorm(a.model, hc, norm, x, a.n_rows, a.scratch->mixes, h, post, comb);
 }
 
 absl::Status LayerForward(const ForwardArgs& a, const LayerWeights& w, LayerState& st, float* x) {

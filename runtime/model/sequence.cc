@@ -103,26 +103,10 @@ absl::Status SequenceImpl::RunChunk(const int32_t* tokens, int64_t n, float* log
 
 absl::Status SequenceImpl::Head(const HcWeights& hc, const std::vector<float>& norm, const float* x,
                                 int64_t n, float* logits) {
-  const ModelConfig& c = model_->config();
   kernels::KernelBackend* be = model_->backend();
-  const int64_t d = c.hidden_size;
-  float* mix = Grow(head_mix_, n * hc.n_mix);
-  float* y = Grow(head_y_, n * d);
-  FM_OP(be->Linear({&hc.fn_view, x, n, mix}));
-  kernels::HcPreParams p;
-  p.x = x;
-  p.mixes_raw = mix;
-  p.scale = hc.scale.data();
-  p.base = hc.base.data();
-  p.n_rows = n;
-  p.n_hc = c.hc_mult;
-  p.dim = d;
-  p.n_mix = hc.n_mix;
-  p.norm_eps = static_cast<float>(c.rms_norm_eps);
-  p.hc_eps = static_cast<float>(c.hc_eps);
-  p.y = y;
-  FM_OP(be->HcPre(p));
-  FM_OP(be->RmsNorm({y, norm.data(), y, n, d, static_cast<float>(c.rms_norm_eps)}));
+  float* y = Grow(head_y_, n * model_->config().hidden_size);
+  // hc_head: the pre-mix only (no post weights, no Sinkhorn), then the final norm.
+  FM_RETURN_IF_ERROR(HcMixAndNorm(model_, hc, norm, x, n, head_mix_, y, nullptr, nullptr));
   FM_OP(be->Linear({&model_->weights().head, y, n, logits}));
   return absl::OkStatus();
 }
