@@ -20,6 +20,7 @@
 #include "traces/trace_file_reader.h"
 #include "runtime/weights/synth.h"
 #include "runtime/weights/test_util.h"
+#include "runtime/weights/tiny_checkpoint_test_util.h"
 
 namespace fm::rt {
 namespace {
@@ -27,11 +28,7 @@ namespace {
 class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::ScratchDir("engine_test");
-    SynthOptions o;
-    o.preset = "tiny";
-    o.seed = 13;
-    ASSERT_TRUE(WriteSynthCheckpoint(o, dir_->path() / "fp8").ok());
+    dir_ = new testing::TinyCheckpoint("engine_test", 13, "fp8");
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -41,10 +38,10 @@ class EngineTest : public ::testing::Test {
   void SetUp() override {
     ModelOptions options;
     options.n_threads = 2;
-    auto model = Model::Load(dir_->path() / "fp8", options);
+    auto model = Model::Load(dir_->path(), options);
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = std::move(*model);
-    auto ck = Checkpoint::Open(dir_->path() / "fp8");
+    auto ck = Checkpoint::Open(dir_->path());
     ASSERT_TRUE(ck.ok()) << ck.status();
     auto mi = MemoryIndexer::FromNative(**ck, DefaultTargetCsaIndices((*ck)->config()), {});
     ASSERT_TRUE(mi.ok()) << mi.status();
@@ -83,12 +80,12 @@ class EngineTest : public ::testing::Test {
     return t;
   }
 
-  static testing::ScratchDir* dir_;
+  static testing::TinyCheckpoint* dir_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<MemoryIndexer> indexer_;
   sched::VirtualClock clock_;
 };
-testing::ScratchDir* EngineTest::dir_ = nullptr;
+testing::TinyCheckpoint* EngineTest::dir_ = nullptr;
 
 TEST_F(EngineTest, LsaWithKmaxCoveringEveryPageMatchesFullModeTokenForToken) {
   auto full = Make(Config(SelectionMode::kFull, 0, 1));

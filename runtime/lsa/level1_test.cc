@@ -17,6 +17,7 @@
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/synth.h"
 #include "runtime/weights/test_util.h"
+#include "runtime/weights/tiny_checkpoint_test_util.h"
 
 namespace fm::rt {
 namespace {
@@ -27,11 +28,7 @@ const std::vector<int64_t> kCsaLayers = {1, 3};
 class Level1Test : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::ScratchDir("lsa_level1_test");
-    SynthOptions o;
-    o.preset = "tiny";
-    o.seed = 13;
-    ASSERT_TRUE(WriteSynthCheckpoint(o, dir_->path() / "fp8").ok());
+    dir_ = new testing::TinyCheckpoint("lsa_level1_test", 13, "fp8");
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -42,10 +39,10 @@ class Level1Test : public ::testing::Test {
     ModelOptions options;
     options.kv_mode = KvMode::kFp8;
     options.n_threads = 2;
-    auto model = Model::Load(dir_->path() / "fp8", options);
+    auto model = Model::Load(dir_->path(), options);
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = std::move(*model);
-    auto ck = Checkpoint::Open(dir_->path() / "fp8");
+    auto ck = Checkpoint::Open(dir_->path());
     ASSERT_TRUE(ck.ok()) << ck.status();
     auto mi = MemoryIndexer::FromNative(**ck, DefaultTargetCsaIndices((*ck)->config()), {});
     ASSERT_TRUE(mi.ok()) << mi.status();
@@ -73,11 +70,11 @@ class Level1Test : public ::testing::Test {
     return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
   }
 
-  static testing::ScratchDir* dir_;
+  static testing::TinyCheckpoint* dir_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<MemoryIndexer> indexer_;
 };
-testing::ScratchDir* Level1Test::dir_ = nullptr;
+testing::TinyCheckpoint* Level1Test::dir_ = nullptr;
 
 TEST_F(Level1Test, KmaxCoveringEveryPageDecodesIdenticallyToFullMode) {
   auto level1 = Level1::Create(indexer_.get(), Options(1024, 8, true));
