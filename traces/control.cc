@@ -1,5 +1,6 @@
 #include "traces/control.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -89,8 +90,16 @@ absl::Status ValidateControl(const ControlMessage& m, const ControlLimits& limit
   switch (m.op) {
     case ControlOp::kSetParam: {
       const std::string& n = m.param;
-      if (n == kParamTau) return IntegerInRange(n, m.value, 8, 256);
-      if (n == kParamDelta) return IntegerInRange(n, m.value, 1, limits.tau_steps);
+      // With a page bound, the other of τ and Δ takes its share of the page's tokens.
+      auto page_share = [&](double cap, uint32_t other) {
+        return limits.tokens_per_page == 0
+                   ? cap
+                   : std::min(cap, static_cast<double>(limits.tokens_per_page) - other);
+      };
+      if (n == kParamTau) return IntegerInRange(n, m.value, 8, page_share(256, limits.delta_steps));
+      if (n == kParamDelta) {
+        return IntegerInRange(n, m.value, 1, page_share(limits.tau_steps, limits.tau_steps));
+      }
       if (n == kParamKmax) return IntegerInRange(n, m.value, 1, limits.kmax_max_pages);
       if (n == kParamTail) return IntegerInRange(n, m.value, 0, limits.kmax_max_pages);
       if (n == kParamThreshold) {
@@ -171,6 +180,20 @@ void ControlQueue::SetLimits(const ControlLimits& limits) {
 ControlLimits ControlQueue::limits() const {
   MutexLock lock(&mu_);
   return limits_;
+}
+
+void ControlQueue::PostReply(uint32_t client_id, ControlReply reply) {
+  MutexLock lock(&mu_);
+  if (replies_.size() >= kCapacity) replies_.pop_front();
+  replies_.emplace_back(client_id, std::move(reply));
+}
+
+size_t ControlQueue::TakeReplies(std::vector<std::pair<uint32_t, ControlReply>>* out) {
+  MutexLock lock(&mu_);
+  size_t n = replies_.size();
+  for (auto& r : replies_) out->push_back(std::move(r));
+  replies_.clear();
+  return n;
 }
 
 }  // namespace fm::traces

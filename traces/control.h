@@ -7,6 +7,7 @@
 #include <deque>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -46,11 +47,17 @@ absl::StatusOr<ControlMessage> DecodeControl(std::span<const uint8_t> payload);
 struct ControlLimits {
   uint32_t kmax_max_pages = 0;  // size of the device tables (DESIGN.md §2.2): KMAX cannot exceed it
   uint32_t tau_steps = 64;      // current tau: delta must stay within [1, tau]
+  // When non-zero, tau + delta must fit in one page's tokens (decode between two publishes goes to
+  // the tail and spare pages, DESIGN.md §2.2): tau <= tokens_per_page - delta_steps and
+  // delta <= tokens_per_page - tau_steps. 0: no such bound (the runtime checks it later).
+  uint32_t tokens_per_page = 0;
+  uint32_t delta_steps = 0;  // current delta, for the bound above
 };
 
 // InvalidArgument naming the parameter, the value and the accepted range (DESIGN.md §5):
 // tau in [8, 256]; threshold in (0, 1); kmax in [1, kmax_max]; delta in [1, tau]; tail in
-// [0, kmax_max]; integers where the parameter counts steps or pages; snapshot period [10, 60000] ms.
+// [0, kmax_max]; integers where the parameter counts steps or pages; snapshot period [10, 60000] ms;
+// tau + delta <= tokens_per_page when the limits give one.
 absl::Status ValidateControl(const ControlMessage& m, const ControlLimits& limits);
 
 struct ControlReply {
@@ -79,10 +86,19 @@ class ControlQueue {
   void SetLimits(const ControlLimits& limits);
   ControlLimits limits() const;
 
+  // The runtime's own answer to a message it polled but could not apply: a limit only it knows
+  // (τ + Δ within a page, a request that left, an op it does not implement). The socket server
+  // sends it to client `client_id` as a second ControlReply for the same control_seq, or drops it
+  // when that client is gone. Bounded by kCapacity (the oldest reply goes first).
+  void PostReply(uint32_t client_id, ControlReply reply);
+  // Moves the posted replies, oldest first, into *out (appending); returns how many.
+  size_t TakeReplies(std::vector<std::pair<uint32_t, ControlReply>>* out);
+
  private:
   mutable Mutex mu_;
   std::deque<ControlMessage> queue_ ABSL_GUARDED_BY(mu_);
   ControlLimits limits_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<uint32_t, ControlReply>> replies_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fm::traces

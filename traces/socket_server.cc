@@ -237,6 +237,7 @@ void SocketServer::HandleFrame(Client& c, const FrameView& f) {
       ControlReply reply;
       reply.control_seq = f.seq;
       absl::StatusOr<ControlMessage> m = DecodeControl(f.payload);
+      const bool set_param = m.ok() && m->op == ControlOp::kSetParam;
       absl::Status st;
       if (!m.ok()) {
         st = m.status();
@@ -248,8 +249,10 @@ void SocketServer::HandleFrame(Client& c, const FrameView& f) {
         st = options_.controls->Submit(*std::move(m));
       }
       reply.code = st.code();
-      reply.message = st.ok() ? "accepted: applies at the next cycle boundary"
-                              : std::string(st.message());
+      // Knobs wait for each request's boundary; the other ops take effect between two steps.
+      reply.message = !st.ok()    ? std::string(st.message())
+                      : set_param ? "accepted: applies at the next cycle boundary"
+                                  : "accepted: applies before the next decode step";
       Enqueue(c, EncodeFrame(FrameKind::kControlReply, EncodeControlReply(reply)));
       return;
     }
@@ -258,6 +261,19 @@ void SocketServer::HandleFrame(Client& c, const FrameView& f) {
       return;
     default:
       return;  // clients send only Control and Bye; anything else is ignored
+  }
+}
+
+void SocketServer::SendRuntimeReplies() {
+  if (options_.controls == nullptr) return;
+  std::vector<std::pair<uint32_t, ControlReply>> replies;
+  if (options_.controls->TakeReplies(&replies) == 0) return;
+  for (const auto& [client_id, reply] : replies) {
+    for (auto& c : clients_) {
+      if (c->id == client_id && !c->dead && !c->closing) {
+        Enqueue(*c, EncodeFrame(FrameKind::kControlReply, EncodeControlReply(reply)));
+      }
+    }
   }
 }
 
@@ -293,6 +309,7 @@ bool SocketServer::ReadFrom(Client& c) {
 bool SocketServer::Poll(PreambleSource& preamble, int wait_ms) {
   if (ended_) return false;
   RemoveDead();  // clients Deliver() gave up on since the last poll
+  SendRuntimeReplies();
   std::vector<pollfd> fds;
   if (unix_fd_ >= 0) fds.push_back(pollfd{unix_fd_, POLLIN, 0});
   if (tcp_fd_ >= 0) fds.push_back(pollfd{tcp_fd_, POLLIN, 0});

@@ -67,6 +67,7 @@ class SocketServer : public Sink {
   bool ReadFrom(Client& c);   // false: drop the client
   bool WriteTo(Client& c);    // false: drop the client
   void HandleFrame(Client& c, const FrameView& f);
+  void SendRuntimeReplies();  // ControlQueue::PostReply answers to their clients
   void RemoveDead();
 
   SocketServerOptions options_;

@@ -8,6 +8,7 @@
 #include "profiler-ui/tests/synth_fixture.h"
 #include "profiler-ui/views/controls_view.h"
 #include "profiler-ui/views/stats_view.h"
+#include "traces/control.h"
 
 namespace fm::ui {
 namespace {
@@ -160,6 +161,34 @@ TEST_F(InteractionTest, ApplySendsChangedParametersAndShowsWhenApplied) {
   UpdateSentControls(v_, store_);
   ASSERT_TRUE(v_.sent[0].applied_ns.has_value());
   EXPECT_EQ(*v_.sent[0].applied_ns, store_.params_applied()[0].t_ns);
+}
+
+TEST_F(InteractionTest, ALaterRefusalOfTheSameControlReplacesItsAcceptance) {
+  // The socket accepts a valid SetParam at once; the engine may refuse it at the boundary with a
+  // second reply of the same seq. The user must end up seeing the refusal, whichever came first.
+  SentControl c;
+  c.seq = 77;
+  c.param = "tau";
+  c.value = 32;
+  v_.sent.push_back(c);
+  auto reply = [&](absl::StatusCode code, const char* message) {
+    traces::ControlReply r;
+    r.control_seq = 77;
+    r.code = code;
+    r.message = message;
+    const std::vector<uint8_t> payload = traces::EncodeControlReply(r);
+    ASSERT_TRUE(store_.IngestFrame(static_cast<uint16_t>(traces::FrameKind::kControlReply), payload).ok());
+  };
+  reply(absl::StatusCode::kOk, "accepted: applies at the next cycle boundary");
+  UpdateSentControls(v_, store_);
+  ASSERT_TRUE(v_.sent.back().reply.has_value());
+  EXPECT_EQ(*v_.sent.back().reply, absl::StatusCode::kOk);
+  reply(absl::StatusCode::kInvalidArgument, "knob 'tau' = 32 refused");
+  UpdateSentControls(v_, store_);
+  EXPECT_EQ(*v_.sent.back().reply, absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(v_.sent.back().reply_message, "knob 'tau' = 32 refused");
+  UpdateSentControls(v_, store_);  // an OK seen again does not hide the refusal
+  EXPECT_EQ(*v_.sent.back().reply, absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(InteractionTest, ReplayPlaybackAdvancesByTheFixedFrameTime) {

@@ -9,12 +9,12 @@ namespace fm::ui {
 
 void UpdateSentControls(ViewState& v, const Store& s) {
   for (SentControl& c : v.sent) {
-    if (!c.reply) {
-      for (const traces::ControlReply& r : s.control_replies()) {
-        if (r.control_seq == c.seq) {
-          c.reply = r.code;
-          c.reply_message = r.message;
-        }
+    // The socket accepts a valid control at once; the engine may still refuse it later with a
+    // second reply of the same seq, and that refusal is what the user must see.
+    for (const traces::ControlReply& r : s.control_replies()) {
+      if (r.control_seq == c.seq && (!c.reply || r.code != absl::StatusCode::kOk)) {
+        c.reply = r.code;
+        c.reply_message = r.message;
       }
     }
     if (!c.applied_ns && !c.param.empty()) {

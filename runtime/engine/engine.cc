@@ -17,8 +17,6 @@ namespace fm::rt {
 
 namespace {
 
-constexpr int32_t kKvEntryBytes = 584;  // DESIGN §2.1 FP8 c4 entry (the slot layout)
-
 uint64_t Mix64(uint64_t x) {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
@@ -78,14 +76,19 @@ absl::Status Engine::Init() {
   geometry_.tokens_per_chunk = 4;
   geometry_.chunks_per_page = config_.chunks_per_page;
   geometry_.csa_layers = static_cast<int32_t>(csa_layers_.size());
-  geometry_.kv_entry_bytes = kKvEntryBytes;
+  // The slots hold the model's real entries: the fp8 codec's size (584 B for Flash dims) or fp32.
+  const int64_t entry_bytes = model_->CompressedEntryBytes();
+  if (entry_bytes < 1 || entry_bytes > (int64_t{1} << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat("Engine: compressed KV entry of ", entry_bytes,
+                                                   " bytes, expected [1, 2^20]"));
+  }
+  geometry_.kv_entry_bytes = static_cast<int32_t>(entry_bytes);
   FM_RETURN_IF_ERROR(geometry_.Validate());
   const int64_t pages = sched::PagesForTokens(config_.max_context_tokens, geometry_);
   cold_pages_per_row_ = pages + 2;  // + the tail page's partial content and the spare
   if (config_.record_scores) config_.measure_coverage = true;  // Labels are the shadow's picks
-  if (config_.measure_coverage || config_.mode == SelectionMode::kOracle) {
-    config_.measure_coverage = config_.mode != SelectionMode::kFull;
-  }
+  // Full mode has every chunk resident: nothing to measure.
+  if (config_.mode == SelectionMode::kFull) config_.measure_coverage = false;
   row_used_.assign(static_cast<size_t>(config_.max_requests), 0);
   if (config_.mode == SelectionMode::kFull) return absl::OkStatus();
 
@@ -141,60 +144,64 @@ int64_t Engine::full_kv_bytes() const {
   return pages * geometry_.slot_bytes();
 }
 
-uint64_t Engine::Tag(uint32_t request, int64_t chunk, int32_t layer) const {
-  return Mix64((uint64_t{request} << 44) ^ (static_cast<uint64_t>(chunk) << 8) ^
-               static_cast<uint64_t>(layer)) |
-         1;
-}
-
-void Engine::FillColdPage(const Request& r, int64_t page, int64_t n_chunks) {
+absl::Status Engine::FillColdPage(const Request& r, int64_t page, int64_t n_chunks) {
   const int64_t base = sched::ColdOffsetBytes(sched::ColdPageId{r.row * cold_pages_per_row_ + page},
                                               geometry_);
   const int64_t first = page * geometry_.chunks_per_page;
-  for (int32_t l = 0; l < geometry_.csa_layers; ++l) {
-    for (int64_t c = first; c < std::min<int64_t>(n_chunks, first + geometry_.chunks_per_page);
-         ++c) {
-      const uint64_t tag = Tag(r.id, c, l);
-      const int64_t off = base + l * geometry_.kv_block_bytes() + (c - first) * kKvEntryBytes;
-      std::memcpy(cold_.data() + off, &tag, sizeof(tag));
-    }
+  const int64_t count = std::min<int64_t>(n_chunks, first + geometry_.chunks_per_page) - first;
+  for (int32_t l = 0; l < geometry_.csa_layers && count > 0; ++l) {
+    FM_ASSIGN_OR_RETURN(
+        absl::Span<const uint8_t> bytes,
+        r.seq->CompressedKvBytes(csa_layers_[static_cast<size_t>(l)], first, count));
+    std::memcpy(cold_.data() + base + l * geometry_.kv_block_bytes(), bytes.data(), bytes.size());
   }
+  return absl::OkStatus();
 }
 
-void Engine::WriteHotChunk(const Request& r, int64_t chunk, sched::CellIndex cell) {
+absl::Status Engine::WriteHotChunk(const Request& r, int64_t chunk, sched::CellIndex cell) {
+  // What the compressor writes in-graph on a GPU: the new entry of every CSA layer, in its cell.
   const int64_t slot = cell.v / geometry_.chunks_per_page;
   const int64_t in_page = cell.v % geometry_.chunks_per_page;
   for (int32_t l = 0; l < geometry_.csa_layers; ++l) {
-    const uint64_t tag = Tag(r.id, chunk, l);
+    FM_ASSIGN_OR_RETURN(absl::Span<const uint8_t> bytes,
+                        r.seq->CompressedKvBytes(csa_layers_[static_cast<size_t>(l)], chunk, 1));
     const int64_t off = slot * geometry_.slot_bytes() + l * geometry_.kv_block_bytes() +
-                        in_page * kKvEntryBytes;
-    std::memcpy(hot_.data() + off, &tag, sizeof(tag));
+                        in_page * geometry_.kv_entry_bytes;
+    std::memcpy(hot_.data() + off, bytes.data(), bytes.size());
   }
+  return absl::OkStatus();
 }
 
 absl::Status Engine::VerifyLiveBytes(const Request& r) {
   FM_ASSIGN_OR_RETURN(std::vector<sched::PageSlot> table, scheduler_->LiveTable(r.sid()));
   const int64_t n = ChunkCount(*r.seq);
+  const int64_t entry = geometry_.kv_entry_bytes;
   int64_t checked = 0;
   for (const sched::PageSlot& ps : table) {
     const int64_t first = sched::FirstChunkOf(ps.page, geometry_).v;
-    for (int64_t c = first; c < std::min<int64_t>(n, first + geometry_.chunks_per_page); ++c) {
-      for (int32_t l : {0, geometry_.csa_layers - 1}) {
-        const int64_t off = sched::SlotOffsetBytes(ps.slot, geometry_) +
-                            l * geometry_.kv_block_bytes() + (c - first) * kKvEntryBytes;
-        uint64_t got = 0;
-        std::memcpy(&got, hot_.data() + off, sizeof(got));
-        if (got != Tag(r.id, c, l)) {
-          return absl::InternalError(absl::StrCat(
-              "Engine: request ", r.id, " chunk ", c, " layer ", l, " in slot ", ps.slot.v,
-              " holds tag ", got, ", expected ", Tag(r.id, c, l),
-              " (a copy was lost, misplaced or published before it landed)"));
-        }
-        ++checked;
+    const int64_t count = std::min<int64_t>(n, first + geometry_.chunks_per_page) - first;
+    for (int32_t l = 0; l < geometry_.csa_layers && count > 0; ++l) {
+      FM_ASSIGN_OR_RETURN(
+          absl::Span<const uint8_t> want,
+          r.seq->CompressedKvBytes(csa_layers_[static_cast<size_t>(l)], first, count));
+      const std::byte* got = hot_.data() + sched::SlotOffsetBytes(ps.slot, geometry_) +
+                             l * geometry_.kv_block_bytes();
+      if (std::memcmp(got, want.data(), want.size()) == 0) {
+        checked += static_cast<int64_t>(want.size());
+        continue;
+      }
+      for (int64_t c = 0; c < count; ++c) {
+        const int64_t at = c * entry;
+        if (std::memcmp(got + at, want.data() + at, static_cast<size_t>(entry)) == 0) continue;
+        return absl::InternalError(absl::StrCat(
+            "Engine: request ", r.id, " chunk ", first + c, " layer ",
+            csa_layers_[static_cast<size_t>(l)], " in slot ", ps.slot.v,
+            ": the hot cell's bytes differ from the model's stored entry (a copy was lost,",
+            " misplaced or published before it landed)"));
       }
     }
   }
-  stats_.bytes_verified += checked * static_cast<int64_t>(sizeof(uint64_t));
+  stats_.bytes_verified += checked;
   return absl::OkStatus();
 }
 
@@ -218,32 +225,43 @@ absl::StatusOr<uint32_t> Engine::AddRequest(absl::Span<const int32_t> prompt,
   r->row = row_it - row_used_.begin();
   r->decode_left = decode_tokens;
   r->step_origin = step_;
+  r->admit_step = step_;
+  // The request's context, identical in the sequence, the coverage shadow and the oracle's twin.
+  // The last prompt token is the first decode input, so every request starts with a decode.
+  auto fill_context = [&](Sequence& seq) {
+    if (prompt.empty()) return seq.FillSyntheticContext(synthetic_tokens, seed);
+    return seq.Prefill(prompt.first(prompt.size() - 1), config_.prefill_chunk_tokens, nullptr);
+  };
   r->seq = model_->NewSequence();
   if (level1_) FM_RETURN_IF_ERROR(level1_->Attach(*r->seq));
+  FM_RETURN_IF_ERROR(fill_context(*r->seq));
   if (config_.measure_coverage) {
     r->shadow = model_->NewSequence();
     r->shadow->SetIndexerTracing(true);
+    FM_RETURN_IF_ERROR(fill_context(*r->shadow));
   }
   if (prompt.empty()) {
-    FM_RETURN_IF_ERROR(r->seq->FillSyntheticContext(synthetic_tokens, seed));
-    if (r->shadow) FM_RETURN_IF_ERROR(r->shadow->FillSyntheticContext(synthetic_tokens, seed));
     r->next_token = static_cast<int32_t>(Mix64(seed) %
                                          static_cast<uint64_t>(model_->config().vocab_size));
   } else {
-    // The last prompt token is the first decode input, so every request starts with a decode.
-    const auto head = prompt.first(prompt.size() - 1);
-    FM_RETURN_IF_ERROR(r->seq->Prefill(head, config_.prefill_chunk_tokens, nullptr));
-    if (r->shadow) FM_RETURN_IF_ERROR(r->shadow->Prefill(head, config_.prefill_chunk_tokens, nullptr));
     r->next_token = prompt.back();
     r->has_hidden = true;
+  }
+  if (config_.mode == SelectionMode::kOracle) {
+    std::unique_ptr<Sequence> twin = model_->NewSequence();
+    FM_RETURN_IF_ERROR(fill_context(*twin));
+    r->oracle = std::make_unique<RunAheadOracle>(std::move(twin), r->next_token, decode_tokens,
+                                                 csa_layers_, model_->config().vocab_size);
   }
   traces::EmitRequest(r->id, traces::RequestState::kPrefilled, static_cast<uint32_t>(r->row));
 
   if (scheduler_) {
     const int64_t n = ChunkCount(*r->seq);
-    for (int64_t p = 0; p < sched::PagesForChunks(n, geometry_); ++p) FillColdPage(*r, p, n);
+    for (int64_t p = 0; p < sched::PagesForChunks(n, geometry_); ++p) {
+      FM_RETURN_IF_ERROR(FillColdPage(*r, p, n));
+    }
     std::vector<uint8_t> density;
-    FM_RETURN_IF_ERROR(Density(*r, &density));
+    FM_RETURN_IF_ERROR(Density(*r, step_, &density));
     sched::AdmitSpec spec;
     spec.request = r->sid();
     spec.step = step_;
@@ -273,7 +291,7 @@ absl::StatusOr<uint32_t> Engine::AddRequest(absl::Span<const int32_t> prompt,
   return id;
 }
 
-absl::Status Engine::Density(Request& r, std::vector<uint8_t>* density) {
+absl::Status Engine::Density(Request& r, int64_t first_served, std::vector<uint8_t>* density) {
   const int64_t n = ChunkCount(*r.seq);
   density->assign(static_cast<size_t>(sched::PagesForChunks(n, geometry_)), 0);
   switch (config_.mode) {
@@ -291,27 +309,28 @@ absl::Status Engine::Density(Request& r, std::vector<uint8_t>* density) {
     case SelectionMode::kLsa:
       // A synthetic context has no hidden state until its first decode: recency until then.
       if (!r.has_hidden) return absl::OkStatus();
+      FM_RETURN_IF_ERROR(UseLevel1PolicyOf(r));
       FM_RETURN_IF_ERROR(level1_->RunCycle(*r.seq, &r.level1));
       r.level1_step = step_;
       *density = r.level1.density;
       return absl::OkStatus();
-    case SelectionMode::kOracle:
-      for (int64_t layer : csa_layers_) {
-        absl::StatusOr<const IndexerTrace*> t = r.shadow->LastIndexerTrace(layer);
-        if (!t.ok()) return absl::OkStatus();  // nothing decoded yet (synthetic context)
-        for (int32_t c : (*t)->selected) {
-          if (c >= n) continue;
-          uint8_t& d = (*density)[static_cast<size_t>(c / geometry_.chunks_per_page)];
-          if (d < 255) ++d;
-        }
-      }
-      return absl::OkStatus();
+    case SelectionMode::kOracle: {
+      // The table serves from `first_served` until the publish after the next boundary, τ steps
+      // after this one: the picks of exactly those steps, from the run-ahead full run.
+      const int64_t now = step_ - r.admit_step;
+      const sched::SchedulerParams p = NextParams(r.id);  // the knobs this cycle applies
+      const int64_t end = now + p.tau_steps + p.publish_delay_steps;
+      FM_RETURN_IF_ERROR(r.oracle->Advance(now, end));
+      return r.oracle->Density(first_served - r.admit_step, end, geometry_.chunks_per_page,
+                               density);
+    }
   }
   return absl::InternalError("Engine::Density: unknown mode");
 }
 
 void Engine::RecordPlan(const sched::CyclePlan& plan, StepRecord* rec) {
   if (plan.overrun) return;
+  if (cycle_observer_) cycle_observer_(plan.request.v, plan.params);
   ++stats_.cycles;
   stats_.cycle_h2d_bytes += plan.h2d_bytes;
   stats_.evictions += static_cast<int64_t>(plan.evictions.size());
@@ -331,7 +350,7 @@ void Engine::RecordPlan(const sched::CyclePlan& plan, StepRecord* rec) {
 
 absl::Status Engine::Boundary(Request& r, StepRecord* rec) {
   std::vector<uint8_t> density;
-  FM_RETURN_IF_ERROR(Density(r, &density));
+  FM_RETURN_IF_ERROR(Density(r, step_ + NextParams(r.id).publish_delay_steps, &density));
   sched::CyclePlan plan;
   const sched::CycleInput in{r.sid(), step_, ChunkCount(*r.seq), density};
   if (absl::Status s = scheduler_->PlanCycle(in, &plan); !s.ok()) {
@@ -374,7 +393,7 @@ absl::Status Engine::EnsureLiveCovers(Request& r, StepRecord* rec) {
     ++stats_.forced_publishes;
     if (!scheduler_->HasStaged(r.sid())) {
       std::vector<uint8_t> density;
-      FM_RETURN_IF_ERROR(Density(r, &density));
+      FM_RETURN_IF_ERROR(Density(r, step_, &density));  // published at once
       sched::CyclePlan plan;
       const sched::CycleInput in{r.sid(), step_, n, density};
       FM_RETURN_IF_ERROR(scheduler_->PlanCycle(in, &plan));
@@ -398,16 +417,26 @@ absl::Status Engine::EnsureLiveCovers(Request& r, StepRecord* rec) {
 }
 
 void Engine::ApplyLiveTable(Request& r) {
+  // Level 2 reads the picked CSA entries from the hot pool through the live table: page -> slot,
+  // the scheduler's LUT as published (the sequence derives the candidate mask from it).
   absl::StatusOr<std::vector<sched::PageSlot>> table = scheduler_->LiveTable(r.sid());
-  ResidentSet set;
+  KvPoolView pool;
+  pool.base = hot_.data();
+  pool.pool_bytes = static_cast<int64_t>(hot_.size());
+  pool.slot_bytes = geometry_.slot_bytes();
+  pool.entry_bytes = geometry_.kv_entry_bytes;
+  pool.chunks_per_page = geometry_.chunks_per_page;
+  for (int32_t l = 0; l < geometry_.csa_layers; ++l) {
+    pool.block_offset.push_back(l * geometry_.kv_block_bytes());
+  }
   if (table.ok() && !table->empty()) {
-    const int64_t limit = sched::FirstChunkOf(sched::PageIndex{table->back().page.v + 1}, geometry_).v;
-    set.mask.assign(static_cast<size_t>(limit), 0);
+    pool.slot_of_page.assign(static_cast<size_t>(table->back().page.v + 1), -1);
     for (const sched::PageSlot& ps : *table) {
-      const int64_t first = sched::FirstChunkOf(ps.page, geometry_).v;
-      std::fill_n(set.mask.begin() + first, geometry_.chunks_per_page, uint8_t{1});
+      pool.slot_of_page[static_cast<size_t>(ps.page.v)] = ps.slot.v;
     }
   }
+  ResidentSet set;
+  set.pool = std::move(pool);
   r.seq->SetResidentChunks(std::move(set));
 }
 
@@ -443,7 +472,13 @@ absl::Status Engine::DecodeOne(Request& r, StepRecord* rec) {
       return absl::InternalError(absl::StrCat("Engine: request ", r.id, " new chunk ", c,
                                               " has no resident cell"));
     }
-    WriteHotChunk(r, c, *cell);
+    FM_RETURN_IF_ERROR(WriteHotChunk(r, c, *cell));
+  }
+  if (r.oracle) {
+    // One run-ahead decode per step keeps the twin τ + Δ steps ahead (bounded queue).
+    const int64_t done = step_ - r.admit_step + 1;
+    FM_RETURN_IF_ERROR(r.oracle->Advance(
+        done, done + NextParams(r.id).tau_steps + NextParams(r.id).publish_delay_steps));
   }
   r.next_token = static_cast<int32_t>(std::max_element(r.logits.begin(), r.logits.end()) -
                                       r.logits.begin());

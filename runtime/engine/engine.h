@@ -9,20 +9,24 @@
 //   IssueCopies(step)                      (byte-budgeted, all requests)
 //   PublishDue -> wait tickets only if not landed (counted as stall) -> OnFlipped
 //   Level 2 restricted to the LIVE table's pages (one cycle stale; tail + spare included)
-//   Decode one token (greedy), write the new c4 chunk's bytes into its hot cell
+//   Decode one token (greedy), reading the picked CSA entries from the hot pool through the
+//   live table; copy the new c4 chunk's entries into its hot cell
 //
-// Page bytes: the model keeps its own KV, so slot bytes are a deterministic tag per (request,
-// chunk, layer) in the DESIGN §2.1 slot layout (one 584 B-entry KV block per CSA layer of the
-// model, page-major).
-// Every publish verifies that each resident chunk's cell holds its tag, so a lost, misplaced or
-// stale copy is an Internal error rather than silent.
+// Page bytes: the real compressed KV entries of every CSA layer (Model::CompressedEntryBytes()
+// each, the store's format) in the DESIGN §2.1 slot layout (one KV block per CSA layer, page-
+// major; index keys stay with the model). Admission copies the prompt's entries into the cold
+// pool; the scheduler's copies move them between the pools from then on.
+// Every publish compares each resident chunk's cell bytes with the model's stored entries, so a
+// lost, misplaced or stale copy is an Internal error rather than silent.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -35,6 +39,7 @@
 #include "scheduler/sim_clock.h"
 #include "scheduler/sim_link.h"
 #include "traces/payloads.h"
+#include "traces/snapshot.h"
 
 namespace fm::rt {
 
@@ -72,6 +77,8 @@ class Engine {
   // The scheduler (null in full mode).
   const sched::Scheduler* scheduler() const { return scheduler_.get(); }
   int64_t hot_pool_bytes() const { return static_cast<int64_t>(hot_.size()); }
+  // Tests only: the hot pool's bytes (to poison a cell).
+  absl::Span<std::byte> hot_pool_for_testing() { return absl::MakeSpan(hot_); }
   // Bytes of every CSA page of every active request in the cold pool (what full mode keeps hot).
   int64_t full_kv_bytes() const;
   // The model and pool summary for a trace file's Hello (program, geometry, pool sizes).
@@ -80,13 +87,39 @@ class Engine {
   // nothing. `session` must outlive the engine or be reset to null before it stops.
   void SetTraceSession(TraceSession* session) { session_ = session; }
 
+  // --- Live control (engine_live.cc; DESIGN.md §5 "Live changes", §7 Snapshot) ---
+  // Steps done so far (the index of the next Step).
+  int64_t step() const { return step_; }
+  // Ids of the active requests, in admission order.
+  std::vector<uint32_t> RequestIds() const;
+  // Sets one run-time knob by its Control SetParam name (traces/control.h: tau, delta, threshold,
+  // kmax, tail in pages) for every request (nullopt: the global knobs and every per-request
+  // override) or for one request. Validated now against the scheduler's limits; applied at each
+  // request's next cycle boundary, by the scheduler's plan and the Level-1 pass alike.
+  // FailedPrecondition in full mode (no scheduler); NotFound for a request that is not active;
+  // InvalidArgument naming the knob, the value and the violated bound otherwise.
+  absl::Status SetKnob(std::string_view name, double value, std::optional<uint32_t> request);
+  // The knobs the next cycle of `request` will apply: its override, else the global ones.
+  sched::SchedulerParams NextParams(std::optional<uint32_t> request) const;
+  // Called on the engine thread with the knobs of every cycle applied (admission included,
+  // overruns not), inside AddRequest and Step. An empty function removes the observer.
+  using CycleObserver = std::function<void(uint32_t request, const sched::SchedulerParams&)>;
+  void SetCycleObserver(CycleObserver observer) { cycle_observer_ = std::move(observer); }
+  // The Level-1 options in use (lsa mode), null otherwise.
+  const Level1Options* level1_options() const { return level1_ ? &level1_->options() : nullptr; }
+  // The current state as a Snapshot (no id or time): pools, the global knobs, the active
+  // requests and one page state per page of each.
+  traces::Snapshot LiveSnapshot() const;
+
  private:
   struct Request;
   Engine(const Model* model, MemoryIndexer* indexer, const EngineConfig& config,
          sched::Clock* clock);
   absl::Status Init();
   int64_t ChunkCount(const Sequence& seq) const;
-  absl::Status Density(Request& r, std::vector<uint8_t>* density);
+  // Page densities of the mode for a table first serving the request's decode step
+  // `first_served` (engine steps; oracle mode counts the picks of the steps the table serves).
+  absl::Status Density(Request& r, int64_t first_served, std::vector<uint8_t>* density);
   absl::Status Boundary(Request& r, StepRecord* rec);
   absl::Status Publish(Request& r, const sched::PublishDecision& d, StepRecord* rec);
   absl::Status EnsureLiveCovers(Request& r, StepRecord* rec);
@@ -95,9 +128,8 @@ class Engine {
   absl::Status VerifyLiveBytes(const Request& r);
   absl::Status Release(Request& r);
   void RecordPlan(const sched::CyclePlan& plan, StepRecord* rec);
-  void FillColdPage(const Request& r, int64_t page, int64_t n_chunks);
-  void WriteHotChunk(const Request& r, int64_t chunk, sched::CellIndex cell);
-  uint64_t Tag(uint32_t request, int64_t chunk, int32_t layer) const;
+  absl::Status FillColdPage(const Request& r, int64_t page, int64_t n_chunks);
+  absl::Status WriteHotChunk(const Request& r, int64_t chunk, sched::CellIndex cell);
   // Telemetry (engine_telemetry.cc): CopyDone for landed prefetch batches, standard counters.
   void EmitCompletions();
   void EmitCounters();
@@ -108,6 +140,8 @@ class Engine {
   void RecordScores(const Request& r);
   // The shadow's unrestricted Level-2 picks of the decode just done, one row per CSA layer.
   absl::Status RecordLabels(const Request& r);
+  // Before a Level-1 pass, the Level-1 policy follows the request's NextParams (engine_live.cc).
+  absl::Status UseLevel1PolicyOf(const Request& r);
 
   const Model* model_;
   MemoryIndexer* indexer_;
@@ -140,6 +174,12 @@ class Engine {
     int64_t done_link_ns;   // modelled landing time (SimLink forgets it once landed)
   };
   std::vector<InFlight> inflight_;  // submitted H2D batches whose CopyDone is not emitted yet
+  // Knobs set at run time (engine_live.cc): the scheduler's copy, kept here because the Level-1
+  // pass (engine-wide) needs each request's pending policy before the scheduler plans with it.
+  std::optional<sched::SchedulerParams> live_params_;  // global, once changed
+  absl::flat_hash_map<uint32_t, sched::SchedulerParams> live_overrides_;  // per request
+  CycleObserver cycle_observer_;
+  traces::LatencyHistograms fetch_latency_;  // submit -> landed per H2D batch (LiveSnapshot)
 };
 
 }  // namespace fm::rt

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "runtime/engine/engine_oracle.h"
 #include "runtime/lsa/level1.h"
 #include "runtime/model/model.h"
 #include "scheduler/geometry.h"
@@ -15,7 +16,8 @@ struct Engine::Request {
   uint32_t id = 0;
   int64_t row = 0;  // engine row: the block of cold pages this request owns
   std::unique_ptr<Sequence> seq;
-  std::unique_ptr<Sequence> shadow;  // full-attention twin fed the same tokens (coverage, oracle)
+  std::unique_ptr<Sequence> shadow;  // full-attention twin fed the same tokens (coverage)
+  std::unique_ptr<RunAheadOracle> oracle;  // oracle mode: a full run decoding ahead
   int32_t next_token = 0;
   int64_t decode_left = 0;
   bool has_hidden = false;  // the sequence processed a real token (Level 1 has an h snapshot)
@@ -27,6 +29,7 @@ struct Engine::Request {
   // boundary minus τ, so its boundaries fall on multiples of τ whatever the scheduler's phase.
   int64_t step_origin = 0;
   int64_t level1_step = -1;  // engine step at which `level1` was last computed
+  int64_t admit_step = 0;    // engine step of the request's first decode (its step 0)
   sched::RequestId sid() const { return sched::RequestId{id}; }
 };
 

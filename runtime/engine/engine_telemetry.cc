@@ -15,6 +15,7 @@ void Engine::EmitCompletions() {
     // Latency from submit to landing on the link's clock (virtual or real), queueing included.
     const int64_t duration = std::max<int64_t>(0, f.done_link_ns - f.issue_link_ns);
     traces::EmitCopyDone(f.ticket.seq, f.issue_ns, duration, 0, 0);
+    fetch_latency_.Add(&fetch_latency_.fetch_ns, static_cast<uint64_t>(duration));
     return true;
   };
   inflight_.erase(std::remove_if(inflight_.begin(), inflight_.end(), landed), inflight_.end());

@@ -2,10 +2,13 @@
 // a virtual link clock: with KMAX covering every page, LSA decoding through the engine (scheduler,
 // copies, publishes, live tables) is bit-identical to full mode; requests join and leave with the
 // scheduler's invariants holding after every step and every published cell holding its bytes;
-// every selection mode decodes; small KMAX leaves some Level-2 picks uncovered.
+// every selection mode decodes; small KMAX leaves some Level-2 picks uncovered; the hot pool holds
+// the model's real entries (a corrupted cell fails the next publish); oracle mode, fed by a full
+// run decoding ahead, covers the picks that recency misses.
 
 #include "runtime/engine/engine.h"
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <set>
@@ -14,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "runtime/engine/engine_oracle.h"
 #include "runtime/engine/trace_session.h"
 #include "runtime/weights/checkpoint.h"
 #include "traces/payloads.h"
@@ -159,6 +163,114 @@ TEST_F(EngineTest, EveryPagedModeDecodesWithinTheReserve) {
     EXPECT_GE(e->stats().cycles, 2 + 2 * 2);
     EXPECT_LT(e->hot_pool_bytes(), int64_t{2} * (512 / 16 + 2) * e->geometry().slot_bytes());
   }
+}
+
+TEST_F(EngineTest, DecodeReadsTheHotPoolAndACorruptedCellFailsTheNextPublish) {
+  auto e = Make(Config(SelectionMode::kRecency, 1000, 1));
+  auto clean = Make(Config(SelectionMode::kRecency, 1000, 1));
+  ASSERT_TRUE(e && clean);
+  const std::vector<int32_t> prompt = Prompt(70, 31);
+  auto id = e->AddRequest(prompt, 0, 40, 1);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(clean->AddRequest(prompt, 0, 40, 1).ok());
+  // The slots hold the model's real entries (the tiny model's fp8 codec: 72 B), not a fixed 584.
+  EXPECT_EQ(e->geometry().kv_entry_bytes, model_->CompressedEntryBytes());
+  EXPECT_EQ(e->geometry().kv_entry_bytes, 72);
+  ASSERT_TRUE(e->Step().ok());
+  ASSERT_TRUE(clean->Step().ok());
+  ASSERT_EQ(*e->LastLogits(*id), *clean->LastLogits(*id));
+  auto table = e->scheduler()->LiveTable(sched::RequestId{*id});
+  ASSERT_TRUE(table.ok() && table->size() >= 2);
+  // Page 0 stays resident in its slot (KMAX covers every page): give its cells page 1's bytes,
+  // valid entries of other chunks. The first publish is at step 12 (boundary 8 + Δ 4), so the
+  // next steps decode through the poisoned cells: Level 2 picks 8 of 17 chunks on each CSA layer
+  // and some pick falls in page 0, so the logits move, proving attention reads the pool.
+  const sched::PageSlot p0 = (*table)[0], p1 = (*table)[1];
+  ASSERT_EQ(p0.page.v, 0);
+  ASSERT_EQ(p1.page.v, 1);
+  const int64_t slot = e->geometry().slot_bytes();
+  absl::Span<std::byte> hot = e->hot_pool_for_testing();
+  std::copy_n(hot.begin() + sched::SlotOffsetBytes(p1.slot, e->geometry()), slot,
+              hot.begin() + sched::SlotOffsetBytes(p0.slot, e->geometry()));
+  ASSERT_TRUE(e->Step().ok());
+  ASSERT_TRUE(clean->Step().ok());
+  EXPECT_NE(*e->LastLogits(*id), *clean->LastLogits(*id));
+  absl::Status failed;
+  for (int step = 0; step < 20 && failed.ok(); ++step) failed = e->Step().status();
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal) << failed;
+  EXPECT_NE(failed.message().find("chunk 0 layer 1 in slot " + std::to_string(p0.slot.v)),
+            std::string::npos)
+      << failed;
+}
+
+// Oracle mode counts the picks of the steps each table serves, from a full run decoding ahead.
+// The tiny model's random weights spread each step's 16 picks (top-8 on 2 CSA layers) over the
+// whole context, so a window must be short for "KMAX below all pages, above what the picks need"
+// to exist: τ = 2, Δ = 1 (a table serves 2 steps, ~20-25 of the 31 pages) and KMAX 27 with a
+// 1-page tail. The oracle then covers every pick (a miss would also make the request's tokens
+// depart from the full run's), recency does not, and two runs decide identically.
+TEST_F(EngineTest, OracleCoversTheTrueNextPicksDeterministically) {
+  auto run = [&](SelectionMode mode, std::vector<int32_t>* tokens) {
+    EngineConfig c = Config(mode, 27, 1);
+    c.params.tau_steps = 2;
+    c.params.publish_delay_steps = 1;
+    c.params.policy.tail_chunks = 4;
+    auto e = Make(c);
+    EXPECT_TRUE(e);
+    if (!e) return 0.0;
+    auto id = e->AddRequest(Prompt(480, 41), 0, 30, 3);
+    EXPECT_TRUE(id.ok()) << id.status();
+    while (e->active_requests() > 0) {
+      auto rec = e->Step();
+      EXPECT_TRUE(rec.ok()) << rec.status();
+      if (!rec.ok()) return 0.0;
+    }
+    *tokens = *e->Generated(*id);
+    EXPECT_GT(e->stats().picks, 0);
+    return static_cast<double>(e->stats().picks_resident) / static_cast<double>(e->stats().picks);
+  };
+  std::vector<int32_t> t1, t2, t3;
+  const double oracle = run(SelectionMode::kOracle, &t1);
+  const double again = run(SelectionMode::kOracle, &t2);
+  const double recency = run(SelectionMode::kRecency, &t3);
+  EXPECT_EQ(oracle, again);
+  EXPECT_EQ(t1, t2);
+  EXPECT_GE(oracle, recency);
+  EXPECT_GE(oracle, 0.95);
+  EXPECT_LT(recency, 0.95);  // the KMAX really leaves picks out without the oracle
+}
+
+TEST_F(EngineTest, RunAheadOracleHoldsOnlyTheAskedWindowOfAFullRun) {
+  const std::vector<int32_t> prompt = Prompt(100, 51);
+  const auto head = absl::MakeConstSpan(prompt).first(99);
+  const int64_t vocab = model_->config().vocab_size;
+  auto twin = model_->NewSequence();
+  ASSERT_TRUE(twin->Prefill(head, 0, nullptr).ok());
+  RunAheadOracle oracle(std::move(twin), prompt.back(), 12, {1, 3}, vocab);
+  ASSERT_TRUE(oracle.Advance(0, 5).ok());
+  EXPECT_EQ(oracle.queued_steps(), 5);
+  for (int64_t k = 1; k <= 10; ++k) {
+    ASSERT_TRUE(oracle.Advance(k, k + 5).ok());
+    EXPECT_EQ(oracle.queued_steps(), std::min<int64_t>(5, 12 - k));  // the budget ends at 12
+  }
+  std::vector<uint8_t> density(8);
+  EXPECT_EQ(oracle.Density(9, 10, 4, &density).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(oracle.Density(10, 15, 4, &density).ok());  // capped at the budget
+  int64_t picks = 0;
+  for (uint8_t d : density) picks += d;
+  EXPECT_GT(picks, 0);
+  EXPECT_LE(picks, 2 * 16);  // 2 steps, each a union of at most 2 x top-8
+  // Its tokens are a plain full-attention greedy decode of the same prompt.
+  auto full = model_->NewSequence();
+  ASSERT_TRUE(full->Prefill(head, 0, nullptr).ok());
+  std::vector<float> logits(static_cast<size_t>(vocab));
+  int32_t token = prompt.back();
+  for (int32_t want : oracle.tokens()) {
+    ASSERT_TRUE(full->Decode(token, logits.data()).ok());
+    token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    EXPECT_EQ(token, want);
+  }
+  EXPECT_EQ(oracle.tokens().size(), 12u);
 }
 
 TEST_F(EngineTest, TraceFileHoldsTheEngineEvents) {

@@ -16,8 +16,8 @@ enum class SelectionMode : uint8_t {
   kLsa = 1,      // Level-1 memory indexer densities (spec §5.2)
   kRecency = 2,  // zero densities: the forced tail, then the most recent pages
   kRandom = 3,   // uniformly random densities (seeded)
-  kOracle = 4,   // densities from the unrestricted Level-2 picks of the boundary token, taken
-                 // from a full-attention shadow sequence fed the same tokens
+  kOracle = 4,   // densities from the true Level-2 picks of the steps the table will serve, taken
+                 // from a full run (EngineConfig: oracle)
 };
 
 // "full" | "lsa" | "recency" | "random" | "oracle"; InvalidArgument otherwise.
@@ -34,9 +34,22 @@ struct EngineConfig {
   int32_t kmax_max_pages = 384;       // hot-pool table width; clamped to a request's page count
   double headroom = 0.25;             // admission headroom of the shared reserve
   int64_t prefill_chunk_tokens = 512;
-  // Coverage of Level-2 picks: runs a full-attention shadow sequence per request (twice the
-  // decode cost). Forced on in oracle mode, which needs the shadow's picks.
+  // Coverage of Level-2 picks: runs a full-attention shadow sequence per request, fed the
+  // request's own tokens (twice the decode cost); its unrestricted picks are what the resident
+  // set should have held. Ignored in full mode.
   bool measure_coverage = false;
+  // Oracle mode (issue 5: "the true Level-2 picks of the next τ steps, from a full run"): each
+  // request gets a run-ahead twin (runtime/engine/engine_oracle.h), a full-attention sequence
+  // with the same prompt or synthetic context and seed that decodes its own greedy tokens τ + Δ
+  // steps ahead and records, per step, the union over the CSA layers of its Level-2 picks. A
+  // cycle planned at step b is published at b + Δ and serves until the next publish at
+  // b + τ + Δ, so its page densities count the picks of steps [b + Δ, b + τ + Δ) (a table
+  // published at once, at admission or a forced publish, from the current step). Those are the
+  // picks a scheduler would need to predict; a slip or a token where the restricted request
+  // departs from the full run makes the oracle approximate, as any real selection. The twin
+  // costs one more decode per step and keeps at most τ + Δ + 1 steps of picks; the coverage
+  // shadow stays separate (it follows the request's tokens, the twin its own).
+
   // Records what `flashmem tune` replays (engine_record.cc) into the trace session given to
   // Engine::SetTraceSession: a Scores frame per Level-1 boundary, a Labels frame (the shadow's
   // unrestricted Level-2 picks) per decode step. Only in lsa mode, the one mode with Level-1
@@ -73,7 +86,7 @@ struct EngineStats {
   int64_t picks_resident = 0;
   int64_t forced_publishes = 0;  // decode outran the live table (DESIGN §5 LiveCovers path)
   int64_t exhausted_retries = 0; // PlanCycle found no slot; retried at the next step
-  int64_t bytes_verified = 0;    // hot-cell tags checked at publishes
+  int64_t bytes_verified = 0;    // hot-cell bytes compared with the model's entries at publishes
 };
 
 }  // namespace fm::rt

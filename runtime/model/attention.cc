@@ -85,6 +85,8 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
   st.chunk.Resize(T);
   for (int64_t t = 0; t < T; ++t) st.chunk.Store(t, kv + t * D);
 
+  // Entries stored before this call: under a pool view, the CSA layers read them from the pool.
+  const int64_t n_stored_before = st.compressed.size();
   if (aw.has_compressor) {
     FM_RETURN_IF_ERROR(CompressorForward(a, aw.compressor, st.comp, st.compressed, false, h));
   }
@@ -131,7 +133,9 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
     int64_t* task_end = Grow(s.task_end, nb);
     int64_t n_tasks = 0;
     for (int64_t i = 0; i < nb; ++i) {
-      const bool scored = aw.has_indexer && n_sel_of(i) < n_cand[i];
+      // A traced query is always scored: label generation votes on its full logits row.
+      const bool scored =
+          aw.has_indexer && (n_sel_of(i) < n_cand[i] || (a.trace_indexer && b0 + i == T - 1));
       if (scored) Grow(s.iscores[static_cast<size_t>(i)], n_comp_of(i));
       n_tasks += scored ? (n_comp_of(i) + kKeyBlock - 1) / kKeyBlock : 0;
       task_end[i] = n_tasks;
@@ -183,13 +187,15 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
         const int64_t first_comp = n;
         const bool trace = a.trace_indexer && aw.has_indexer && b0 + i == T - 1;
         float* scores = s.iscores[static_cast<size_t>(i)].data();
-        if (aw.has_indexer && n_sel < n_cand[i]) {
+        if (aw.has_indexer && (n_sel < n_cand[i] || trace)) {  // scored in A0
           if (rs != nullptr) {
             for (int64_t j = 0; j < n_comp; ++j) {
               if (!rs->resident(j)) scores[j] = -std::numeric_limits<float>::infinity();
             }
           }
           if (trace) st.trace.scores.assign(scores, scores + n_comp);
+        }
+        if (aw.has_indexer && n_sel < n_cand[i]) {
           int32_t* sel = Grow(chosen, n_sel);
           if (be->TopK({scores, n_comp, n_sel, sel}) != kernels::OpStatus::kOk) {
             op_failed = true;
@@ -199,7 +205,6 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
           std::sort(sel, sel + n_sel);
           for (int64_t k = 0; k < n_sel; ++k) src[n++] = sel[k];
         } else {
-          if (trace) st.trace.scores.clear();
           for (int64_t j = 0; j < n_comp; ++j) {
             if (rs == nullptr || rs->resident(j)) src[n++] = j;
           }
@@ -213,7 +218,12 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
       }
     });
     if (op_failed) return absl::InternalError("attention: TopK rejected its parameters");
-    // Phase A2: dequantise the entries, split over (query, entry block).
+    // Phase A2: dequantise the entries, split over (query, entry block). Under a pool view a CSA
+    // layer reads compressed entry j from its cell in the hot pool (the bytes LSA paged in),
+    // except entries formed during this call, which only the store holds yet.
+    const Level2Restriction* pool_view =
+        rs != nullptr && rs->paged() && st.csa_ordinal >= 0 ? rs : nullptr;
+    std::atomic<int64_t> unpaged{-1};
     n_tasks = 0;
     for (int64_t i = 0; i < nb; ++i) {
       n_tasks += (s.n_gathered[static_cast<size_t>(i)] + kEntryBlock - 1) / kEntryBlock;
@@ -228,7 +238,14 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
         const int64_t* src = s.sources[static_cast<size_t>(i)].data();
         float* g = s.gather[static_cast<size_t>(i)].data();
         for (int64_t e = e0; e < e1; ++e) {
-          if (src[e] >= 0) {
+          if (src[e] >= 0 && pool_view != nullptr && src[e] < n_stored_before) {
+            const uint8_t* cell = pool_view->cell(st.csa_ordinal, src[e]);
+            if (cell == nullptr) {
+              unpaged = src[e];
+              continue;
+            }
+            st.compressed.Decode(cell, g + e * D);
+          } else if (src[e] >= 0) {
             st.compressed.Load(src[e], g + e * D);
           } else if (const int64_t pos = -src[e] - 1; pos >= p0) {
             st.chunk.Load(pos - p0, g + e * D);
@@ -238,6 +255,11 @@ absl::Status AttentionForward(const ForwardArgs& a, const LayerWeights& w, Layer
         }
       }
     });
+    if (unpaged >= 0) {
+      return absl::InternalError(absl::StrCat("attention: compressed entry ", unpaged.load(),
+                                              " was picked but its page has no slot in the pool",
+                                              " view"));
+    }
     // Phase B: one softmax (with the sink) per (query, head) pair.
     ParallelOrInline(pool, nb * H, [&](int64_t k0, int64_t k1) {
       thread_local std::vector<float> logits;

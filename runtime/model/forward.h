@@ -52,6 +52,9 @@ struct LayerState {
   std::vector<float> last_hidden;  // [d]
   IndexerTrace trace;
   bool trace_valid = false;
+  // Rank of this layer among the decoder's CSA layers (its KV block in an LSA pool slot); -1 on
+  // other layers and in the MTP block, which never read the pool.
+  int32_t csa_ordinal = -1;
 };
 
 // Reusable buffers of one Sequence; every user grows what it needs with Grow().
@@ -85,6 +88,25 @@ struct Level2Restriction {
   bool resident(int64_t j) const { return j < mask_size && mask[j] != 0; }
   // Resident chunks among j < n.
   int64_t count_below(int64_t n) const { return prefix[n < mask_size ? n : mask_size]; }
+
+  // The pool view (ResidentSet::pool), null pool_base without one. CSA layers gather the
+  // entries stored before the current call from these cells.
+  const uint8_t* pool_base = nullptr;
+  int64_t slot_bytes = 0;
+  int64_t chunks_per_page = 0;
+  const int64_t* block_offset = nullptr;  // [CSA ordinal]
+  const int32_t* slot_of_page = nullptr;  // [n_pages]
+  int64_t n_pages = 0;
+  int64_t entry_bytes = 0;
+
+  bool paged() const { return pool_base != nullptr; }
+  // The cell of entry j of the CSA layer with ordinal `csa`, or nullptr when j's page has no slot.
+  const uint8_t* cell(int32_t csa, int64_t j) const {
+    const int64_t page = j / chunks_per_page;
+    if (page >= n_pages || slot_of_page[page] < 0) return nullptr;
+    return pool_base + slot_of_page[page] * slot_bytes + block_offset[csa] +
+           (j % chunks_per_page) * entry_bytes;
+  }
 };
 
 struct ForwardArgs {

@@ -9,14 +9,24 @@ namespace fm::rt {
 
 KvStore::KvStore(KvMode mode, Kind kind, int64_t nope_dims, int64_t rope_dims,
                  kernels::KernelBackend* backend)
-    : mode_(mode), kind_(kind), nope_dims_(nope_dims), rope_dims_(rope_dims), backend_(backend) {
-  if (mode_ == KvMode::kFp32) {
-    entry_bytes_ = 4 * dim();
-  } else if (kind_ == Kind::kAttention) {
-    entry_bytes_ = kernels::KvEntryBytes(nope_dims_, rope_dims_);
-  } else {
-    entry_bytes_ = kernels::IndexKeyBytes(dim());
-  }
+    : mode_(mode),
+      kind_(kind),
+      nope_dims_(nope_dims),
+      rope_dims_(rope_dims),
+      entry_bytes_(EntryBytes(mode, kind, nope_dims, rope_dims)),
+      backend_(backend) {}
+
+int64_t KvStore::EntryBytes(KvMode mode, Kind kind, int64_t nope_dims, int64_t rope_dims) {
+  if (mode == KvMode::kFp32) return 4 * (nope_dims + rope_dims);
+  if (kind == Kind::kAttention) return kernels::KvEntryBytes(nope_dims, rope_dims);
+  return kernels::IndexKeyBytes(nope_dims + rope_dims);
+}
+
+// Defined beside the entry format it reports, so the engine's slot geometry and the stores agree.
+int64_t Model::CompressedEntryBytes() const {
+  const ModelConfig& c = config();
+  return KvStore::EntryBytes(options().kv_mode, KvStore::Kind::kAttention, c.nope_head_dim(),
+                             c.qk_rope_head_dim);
 }
 
 void KvStore::Resize(int64_t n) {
@@ -48,7 +58,10 @@ void KvStore::Store(int64_t i, const float* values) {
 
 void KvStore::Load(int64_t i, float* out) const {
   FM_CHECK(i >= 0 && i < n_entries_);
-  const uint8_t* src = bytes_.data() + i * entry_bytes_;
+  Decode(raw(i), out);
+}
+
+void KvStore::Decode(const uint8_t* src, float* out) const {
   if (mode_ == KvMode::kFp32) {
     std::memcpy(out, src, static_cast<size_t>(entry_bytes_));
     return;

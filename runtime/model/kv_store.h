@@ -22,6 +22,9 @@ class KvStore {
   KvStore(KvMode mode, Kind kind, int64_t nope_dims, int64_t rope_dims,
           kernels::KernelBackend* backend);
 
+  // Bytes of one stored entry of this shape in `mode` (fp32: 4 * dim; fp8: the codec's size).
+  static int64_t EntryBytes(KvMode mode, Kind kind, int64_t nope_dims, int64_t rope_dims);
+
   int64_t dim() const { return nope_dims_ + rope_dims_; }
   int64_t size() const { return n_entries_; }
   bool fp8() const { return mode_ == KvMode::kFp8; }
@@ -34,6 +37,9 @@ class KvStore {
   void Store(int64_t i, const float* values);
   // Dequantises entry i into `out` [dim]. Thread-safe against other Loads.
   void Load(int64_t i, float* out) const;
+  // Dequantises the entry_bytes() bytes at `raw` (an entry of this store's format held elsewhere,
+  // e.g. an LSA hot-pool cell) into `out` [dim]. Thread-safe.
+  void Decode(const uint8_t* raw, float* out) const;
   // Copies entry `src_index` of `src` (same mode and shape) into entry i, bit for bit.
   void CopyEntry(const KvStore& src, int64_t src_index, int64_t i);
 

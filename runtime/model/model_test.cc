@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <vector>
@@ -204,6 +205,127 @@ TEST_F(ModelTest, OutOfRangeTokenIsInvalidArgumentAndChangesNothing) {
   EXPECT_EQ(seq->length(), 0);
   EXPECT_EQ(seq->Decode(-1, nullptr).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(seq->length(), 0);
+}
+
+// A hot pool as LSA's engine lays it out (DESIGN.md §2.1): pages of 4 chunks, one KV block per
+// CSA layer per slot (placed after a gap, to prove block offsets are honoured), pages in reverse
+// slot order, filled with the sequence's own stored bytes of its first `chunks` entries.
+struct TestPool {
+  static constexpr int32_t kChunksPerPage = 4;
+  std::vector<std::byte> bytes;
+  KvPoolView view;
+
+  TestPool(const Sequence& seq, const std::vector<int64_t>& csa_layers, int64_t entry_bytes,
+           int64_t chunks, int64_t pages) {
+    const int64_t block = kChunksPerPage * entry_bytes, gap = 40;
+    view.slot_bytes = gap + static_cast<int64_t>(csa_layers.size()) * block;
+    view.entry_bytes = entry_bytes;
+    view.chunks_per_page = kChunksPerPage;
+    for (size_t l = 0; l < csa_layers.size(); ++l) {
+      view.block_offset.push_back(gap + static_cast<int64_t>(l) * block);
+    }
+    bytes.assign(static_cast<size_t>((pages + 1) * view.slot_bytes), std::byte{0x5a});
+    for (int64_t p = 0; p < pages; ++p) {
+      view.slot_of_page.push_back(static_cast<int32_t>(pages - p));
+    }
+    for (int64_t j = 0; j < chunks; ++j) {
+      for (size_t l = 0; l < csa_layers.size(); ++l) {
+        auto raw = seq.CompressedKvBytes(csa_layers[l], j, 1);
+        EXPECT_TRUE(raw.ok()) << raw.status();
+        std::memcpy(cell(static_cast<int>(l), j), raw->data(), raw->size());
+      }
+    }
+    view.base = bytes.data();
+    view.pool_bytes = static_cast<int64_t>(bytes.size());
+  }
+  std::byte* cell(int csa, int64_t j) {
+    const int64_t slot = view.slot_of_page[static_cast<size_t>(j / kChunksPerPage)];
+    return bytes.data() + slot * view.slot_bytes + view.block_offset[static_cast<size_t>(csa)] +
+           (j % kChunksPerPage) * view.entry_bytes;
+  }
+};
+
+// Level 2 reading the CSA entries through a pool view: the exact bytes give bit-identical logits
+// to a sequence reading its own store (every page resident, so the same picks); the entry formed
+// by the call itself comes from the store; and poisoning the cell of a picked entry changes the
+// logits, so the pool really is what attention reads.
+TEST_F(ModelTest, PoolViewWithExactBytesMatchesAndPoisonedCellChangesLogits) {
+  for (KvMode mode : {KvMode::kFp8, KvMode::kFp32}) {
+    SCOPED_TRACE(mode == KvMode::kFp8 ? "fp8" : "fp32");
+    auto model = LoadModel("bf16", mode);
+    ASSERT_NE(model, nullptr);
+    const ModelConfig& c = model->config();
+    std::vector<int64_t> csa;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+      if (c.is_csa(l)) csa.push_back(l);
+    }
+    ASSERT_EQ(csa.size(), 2u);
+    // 83 tokens prefilled: 20 stored entries; the decode at position 83 forms entry 20, which the
+    // pool cannot hold yet, and Level 2 picks top-8 of 21 candidates.
+    const auto tokens = Tokens(84, c.vocab_size, 11);
+    const auto head = absl::MakeConstSpan(tokens).first(83);
+    const int64_t vocab = c.vocab_size;
+    std::vector<float> want(vocab), got(vocab), poisoned(vocab);
+    auto full = model->NewSequence();
+    ASSERT_TRUE(full->Prefill(head, 0, nullptr).ok());
+    ASSERT_TRUE(full->Decode(tokens[83], want.data()).ok());
+
+    auto paged = model->NewSequence();
+    ASSERT_TRUE(paged->Prefill(head, 0, nullptr).ok());
+    EXPECT_EQ(model->CompressedEntryBytes(), mode == KvMode::kFp8 ? 72 : 4 * c.head_dim);
+    TestPool pool(*paged, csa, model->CompressedEntryBytes(), 20, 6);
+    paged->SetResidentChunks(ResidentSet{{}, pool.view});
+    ASSERT_EQ(paged->resident_chunks()->mask.size(), 24u);  // derived from the table
+    paged->SetIndexerTracing(true);
+    ASSERT_TRUE(paged->Decode(tokens[83], got.data()).ok());
+    EXPECT_EQ(want, got);
+    auto trace = paged->LastIndexerTrace(csa[0]);
+    ASSERT_TRUE(trace.ok()) << trace.status();
+    ASSERT_EQ((*trace)->selected.size(), 8u);
+    const int64_t victim = (*trace)->selected.front();
+    ASSERT_LT(victim, 20);
+
+    auto poison = model->NewSequence();
+    ASSERT_TRUE(poison->Prefill(head, 0, nullptr).ok());
+    TestPool bad(*poison, csa, model->CompressedEntryBytes(), 20, 6);
+    // Another (valid) entry's bytes in the picked entry's cell: no NaN, just the wrong key/value.
+    const int64_t other = victim == 19 ? 18 : 19;
+    std::memcpy(bad.cell(0, victim), bad.cell(0, other), static_cast<size_t>(bad.view.entry_bytes));
+    poison->SetResidentChunks(ResidentSet{{}, bad.view});
+    ASSERT_TRUE(poison->Decode(tokens[83], poisoned.data()).ok());
+    EXPECT_NE(want, poisoned);
+    EXPECT_GT(RelDiff(want, poisoned), 1e-6);
+  }
+}
+
+TEST_F(ModelTest, MalformedPoolViewFailsTheNextCallNamingTheField) {
+  auto model = LoadModel("bf16", KvMode::kFp8);
+  ASSERT_NE(model, nullptr);
+  auto seq = model->NewSequence();
+  ASSERT_TRUE(seq->Prefill(Tokens(20, model->config().vocab_size, 12), 0, nullptr).ok());
+  std::vector<std::byte> bytes(4096);
+  KvPoolView view;
+  view.base = bytes.data();
+  view.pool_bytes = 4096;
+  view.slot_bytes = 1024;
+  view.entry_bytes = model->CompressedEntryBytes() + 1;
+  view.chunks_per_page = 4;
+  view.block_offset = {0, 512};
+  view.slot_of_page = {0};
+  seq->SetResidentChunks(ResidentSet{{}, view});
+  absl::Status s = seq->Decode(1, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("entry_bytes"), std::string::npos) << s;
+  view.entry_bytes = model->CompressedEntryBytes();
+  view.slot_of_page = {4};  // past the pool's 4 slots
+  seq->SetResidentChunks(ResidentSet{{}, view});
+  s = seq->Decode(1, nullptr);
+  EXPECT_NE(s.message().find("slot_of_page[0]"), std::string::npos) << s;
+  seq->ClearResidentChunks();
+  EXPECT_TRUE(seq->Decode(1, nullptr).ok());
+  EXPECT_FALSE(seq->CompressedKvBytes(0, 0, 1).ok());  // layer 0 is SWA-only
+  EXPECT_FALSE(seq->CompressedKvBytes(1, 4, 2).ok());  // 5 entries stored
+  EXPECT_TRUE(seq->CompressedKvBytes(1, 3, 2).ok());
 }
 
 TEST_F(ModelTest, MissingTensorIsAnErrorNamingIt) {

@@ -14,6 +14,7 @@ SequenceImpl::SequenceImpl(const ModelImpl* model) : model_(model) {
   layers_.reserve(w.layers.size());
   for (const LayerWeights& lw : w.layers) {
     layers_.emplace_back(c, lw, model->options().kv_mode, model->backend());
+    if (lw.attn.has_indexer) layers_.back().csa_ordinal = csa_layers_++;
   }
   mtp_layers_.reserve(w.mtp.size());
   for (const MtpWeights& mw : w.mtp) {
@@ -42,6 +43,7 @@ void SequenceImpl::Embed(const int32_t* tokens, int64_t n, float* out) const {
 absl::Status SequenceImpl::Prefill(absl::Span<const int32_t> tokens, int64_t chunk_tokens,
                                    float* logits) {
   const ModelConfig& c = model_->config();
+  FM_RETURN_IF_ERROR(resident_error_);
   for (size_t i = 0; i < tokens.size(); ++i) {
     FM_RETURN_IF_ERROR(CheckToken(tokens[i], static_cast<int64_t>(i)));
   }

@@ -32,6 +32,8 @@ class SequenceImpl final : public Sequence {
   absl::StatusOr<absl::Span<const float>> CapturedHidden(int64_t layer) const override;
   absl::Status IndexKeys(int64_t layer, int64_t first, int64_t n, float* out) const override;
   int64_t IndexKeyCount(int64_t layer) const override;
+  absl::StatusOr<absl::Span<const uint8_t>> CompressedKvBytes(int64_t layer, int64_t first,
+                                                              int64_t n) const override;
   void SetIndexerTracing(bool on) override;
   absl::StatusOr<const IndexerTrace*> LastIndexerTrace(int64_t layer) const override;
 
@@ -60,6 +62,8 @@ class SequenceImpl final : public Sequence {
   ResidentSet resident_;
   std::vector<int64_t> resident_prefix_;
   Level2Restriction restriction_;
+  absl::Status resident_error_;  // a malformed pool view: returned by the next Prefill/Decode
+  int32_t csa_layers_ = 0;       // layers with the native indexer (pool blocks per slot)
   bool trace_indexer_ = false;
 
   // MTP: the pre-head streams and tokens of the last sliding_window positions (slot p % W), and

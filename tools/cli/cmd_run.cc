@@ -1,22 +1,35 @@
 // `flashmem run --model DIR [--context N] [--decode N] [--requests B]
-//  [--mode full|lsa|recency|random|oracle] [--tau 64] [--delta 8] [--threshold 0.5]
+//  [--mode full|lsa|recency|random|oracle] [--indexer FILE] [--tau 64] [--delta 8] [--threshold 0.5]
 //  [--kmax auto|N] [--tail-chunks N] [--page-chunks 64] [--link pcie5|GBps,latency_us]
-//  [--trace FILE [--record-scores]] [--prompt-file FILE] [--real-prefill] [--measure-coverage auto|on|off]
+//  [--trace FILE [--record-scores]] [--telemetry[=unix|unix:PATH|tcp:PORT] [--telemetry-bind-any]]
+//  [--prompt-file FILE] [--real-prefill] [--measure-coverage auto|on|off]
 //  [--kv fp8|fp32] [--threads N] [--seed S] [--json]`
 // Batched LSA decode on the CPU backend (runtime/engine): B requests of N context tokens each
 // decode --decode tokens; a progress bar goes to stderr and the summary to stdout.
 // The prompt: --prompt-file bytes as token ids (byte mod vocab, repeated or cut to N: flashmem has
 // no tokenizer), else random tokens, else (N > 4096 without --real-prefill) a synthetic context
 // (Sequence::FillSyntheticContext: realistic cost, meaningless logits).
+// --mode oracle: each table's pages are those that a full-attention twin of the request, decoding
+// its own greedy tokens τ + Δ steps ahead, picks in the steps the table serves (one more decode per
+// step; EngineConfig in runtime/engine/engine_types.h).
 // --record-scores (lsa mode, with --trace) also writes what `flashmem tune` replays: Scores frames
 // at each Level-1 boundary and Labels frames with the shadow's Level-2 picks at each step (the
 // full-attention shadow is turned on). A synthetic context records no Scores for its first cycle.
+// --telemetry serves the live stream to `flashmem-ui --connect ADDR` (DESIGN.md §7 Connection; the
+// address is printed on stderr): a Unix socket <pid>.sock in the private socket folder by default,
+// unix:PATH, or tcp:PORT on 127.0.0.1 (all interfaces with --telemetry-bind-any). The profiler's
+// controls (tau, delta, threshold, kmax, tail, pause) apply at each request's next cycle boundary.
+// With --trace as well, the file gets the same stream.
+
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +38,7 @@
 #include "absl/strings/str_split.h"
 #include "common/clock.h"
 #include "runtime/engine/engine.h"
+#include "runtime/engine/live_control.h"
 #include "runtime/engine/trace_session.h"
 #include "runtime/lsa/memory_indexer.h"
 #include "runtime/weights/checkpoint.h"
@@ -32,6 +46,8 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/util_model_flags.h"
 #include "tools/cli/util_run_summary.h"
+#include "traces/registry.h"
+#include "traces/socket_server.h"
 
 namespace fm::cli {
 namespace {
@@ -42,8 +58,9 @@ struct RunFlags {
   std::string model, context = "4096", decode = "128", requests = "1", mode = "lsa", tau = "64",
                      delta = "8", threshold = "0.5", kmax = "auto", tail_chunks = "2048",
                      page_chunks = "64", link = "pcie5", trace, prompt_file,
-                     coverage = "auto", kv = "fp8", threads = "0", seed = "1";
-  bool real_prefill = false, json = false, record_scores = false;
+                     coverage = "auto", kv = "fp8", threads = "0", seed = "1", telemetry,
+                     indexer;
+  bool real_prefill = false, json = false, record_scores = false, telemetry_bind_any = false;
 };
 
 int Bad(const char* flag, const std::string& v, const char* expected) {
@@ -79,12 +96,12 @@ std::vector<int32_t> PromptFromFile(const std::string& path, int64_t n, int64_t 
   return tokens;
 }
 
-void Progress(int64_t step, int64_t total, double tok_per_s) {
+void Progress(int64_t step, int64_t total, double tok_per_s, bool paused = false) {
   constexpr int kWidth = 40;
   const int filled = total > 0 ? static_cast<int>(kWidth * step / total) : kWidth;
-  std::fprintf(stderr, "\r[%s%s] %lld/%lld steps  %.1f tok/s", std::string(filled, '=').c_str(),
+  std::fprintf(stderr, "\r[%s%s] %lld/%lld steps  %.1f tok/s%s", std::string(filled, '=').c_str(),
                std::string(kWidth - filled, ' ').c_str(), static_cast<long long>(step),
-               static_cast<long long>(total), tok_per_s);
+               static_cast<long long>(total), tok_per_s, paused ? "  paused " : "         ");
   std::fflush(stderr);
 }
 
@@ -131,6 +148,20 @@ int RunRun(const RunFlags& f) {
   if (f.coverage != "auto" && f.coverage != "on" && f.coverage != "off") {
     return Bad("--measure-coverage", f.coverage, "auto|on|off");
   }
+  std::optional<rt::TelemetryEndpoint> telemetry;
+  if (!f.telemetry.empty()) {
+    const std::string dir = traces::DefaultSocketDir(std::getenv("XDG_RUNTIME_DIR"),
+                                                     std::getenv("TMPDIR"), ::getuid());
+    absl::StatusOr<rt::TelemetryEndpoint> t =
+        rt::ParseTelemetrySpec(f.telemetry, dir, static_cast<uint32_t>(::getpid()));
+    if (!t.ok()) return Bad("--telemetry", f.telemetry, "unix, unix:PATH or tcp:PORT");
+    t->tcp_bind_any = f.telemetry_bind_any;
+    telemetry = *t;
+  }
+  if (f.telemetry_bind_any && (!telemetry || telemetry->tcp_port < 0)) {
+    std::fprintf(stderr, "flashmem run: --telemetry-bind-any needs --telemetry=tcp:PORT\n");
+    return 2;
+  }
   if (f.record_scores && f.trace.empty()) {
     std::fprintf(stderr, "flashmem run: --record-scores needs --trace FILE (the frames go there)\n");
     return 2;
@@ -156,9 +187,13 @@ int RunRun(const RunFlags& f) {
   std::unique_ptr<rt::MemoryIndexer> indexer;
   if (ec.mode == rt::SelectionMode::kLsa) {
     auto ck = rt::Checkpoint::Open(f.model);
+    // --indexer: trained retriever weights (flashmem train-indexer); else the native indexer.
     absl::StatusOr<std::unique_ptr<rt::MemoryIndexer>> mi =
-        ck.ok() ? rt::MemoryIndexer::FromNative(**ck, rt::DefaultTargetCsaIndices((*ck)->config()), {})
-                : absl::StatusOr<std::unique_ptr<rt::MemoryIndexer>>(ck.status());
+        !ck.ok() ? absl::StatusOr<std::unique_ptr<rt::MemoryIndexer>>(ck.status())
+        : !f.indexer.empty()
+            ? rt::MemoryIndexer::FromSafetensors(f.indexer, (*ck)->config(),
+                                                 rt::DefaultTargetCsaIndices((*ck)->config()))
+            : rt::MemoryIndexer::FromNative(**ck, rt::DefaultTargetCsaIndices((*ck)->config()), {});
     if (!mi.ok()) {
       std::fprintf(stderr, "flashmem run: memory indexer: %s\n", mi.status().ToString().c_str());
       return 1;
@@ -172,15 +207,36 @@ int RunRun(const RunFlags& f) {
     return 2;
   }
   std::unique_ptr<rt::TraceSession> trace;
-  if (!f.trace.empty()) {
-    auto t = rt::TraceSession::Start(f.trace, (*engine)->TraceHello());
+  std::unique_ptr<rt::LiveControl> live;
+  if (!f.trace.empty() || telemetry) {
+    rt::TraceSessionOptions so;
+    so.trace_path = f.trace;
+    so.telemetry = telemetry;
+    so.hello = (*engine)->TraceHello();
+    auto t = rt::TraceSession::Start(so);
     if (!t.ok()) {
-      std::fprintf(stderr, "flashmem run: --trace=%s: %s\n", f.trace.c_str(),
-                   t.status().ToString().c_str());
+      const std::string flag = !telemetry ? "--trace=" + f.trace
+                               : f.trace.empty() ? "--telemetry=" + f.telemetry
+                                                 : "--trace=" + f.trace + " --telemetry=" + f.telemetry;
+      std::fprintf(stderr, "flashmem run: %s: %s\n", flag.c_str(), t.status().ToString().c_str());
       return 2;
     }
     trace = std::move(*t);
     (*engine)->SetTraceSession(trace.get());
+    traces::Registry::Global().SetThreadName("engine");  // this thread runs every step
+    rt::LiveControlOptions lo;
+    // DESIGN.md §7: a Snapshot every 100 ms live; a file alone gets a keyframe every 2 s.
+    lo.snapshot_period_ms = telemetry ? 100 : 2000;
+    rt::TraceSession* session = trace.get();
+    live = std::make_unique<rt::LiveControl>(
+        engine->get(), session->controls(),
+        [session](const traces::Snapshot& s) { session->PostSnapshot(s); }, lo);
+    if (telemetry) {
+      std::fprintf(stderr, "flashmem run: telemetry on %s%s (watch: flashmem-ui --connect %s)\n",
+                   session->telemetry_address().c_str(),
+                   f.telemetry_bind_any ? ", bound to all interfaces" : "",
+                   session->telemetry_address().c_str());
+    }
   }
 
   std::vector<int32_t> prompt;
@@ -201,11 +257,22 @@ int RunRun(const RunFlags& f) {
       std::fprintf(stderr, "flashmem run: request %d: %s\n", i, id.status().ToString().c_str());
       return 1;
     }
+    if (live) live->Poll();  // a profiler connected during a long prefill sees each admission
   }
   std::vector<rt::StepRecord> records;
   int64_t peak_full_kv = 0, last_draw = 0;
   const int64_t t0 = MonotonicNs();
+  auto draw_paused = [&] {
+    const int64_t now = MonotonicNs();
+    if (now - last_draw < 100'000'000) return;
+    last_draw = now;
+    Progress(static_cast<int64_t>(records.size()), decode,
+             static_cast<double>((*engine)->stats().tokens) / (static_cast<double>(now - t0) * 1e-9),
+             /*paused=*/true);
+  };
   while ((*engine)->active_requests() > 0) {
+    // Controls apply between steps; a pause holds the loop here, still serving the profiler.
+    if (live) live->AwaitRunnable(draw_paused);
     peak_full_kv = std::max(peak_full_kv, (*engine)->full_kv_bytes());
     auto rec = (*engine)->Step();
     if (!rec.ok()) {
@@ -222,6 +289,7 @@ int RunRun(const RunFlags& f) {
     }
   }
   std::fprintf(stderr, "\n");
+  live.reset();  // before the session it posts to
   if (trace) {
     (*engine)->SetTraceSession(nullptr);
     if (absl::Status s = trace->Stop(); !s.ok()) {
@@ -246,6 +314,8 @@ void AddRunCommand(CLI::App& root, Action* action) {
   cmd->add_option("--decode", f->decode, "tokens decoded per request")->capture_default_str();
   cmd->add_option("--requests", f->requests, "concurrent requests")->capture_default_str();
   cmd->add_option("--mode", f->mode, "full|lsa|recency|random|oracle")->capture_default_str();
+  cmd->add_option("--indexer", f->indexer,
+                  "lsa mode: memory-indexer weights (safetensors, flashmem train-indexer)");
   cmd->add_option("--tau", f->tau, "Level-1 cycle in decode steps")->capture_default_str();
   cmd->add_option("--delta", f->delta, "publish delay in steps")->capture_default_str();
   cmd->add_option("--threshold", f->threshold, "Level-1 density threshold")->capture_default_str();
@@ -255,6 +325,11 @@ void AddRunCommand(CLI::App& root, Action* action) {
   cmd->add_option("--page-chunks", f->page_chunks, "c4 chunks per page")->capture_default_str();
   cmd->add_option("--link", f->link, "pcie5 or GBps,latency_us")->capture_default_str();
   cmd->add_option("--trace", f->trace, "write a .fmtrace file");
+  cmd->add_flag("--telemetry{unix}", f->telemetry,
+               "serve live telemetry and controls to flashmem-ui: unix (default socket), "
+               "unix:PATH or tcp:PORT");
+  cmd->add_flag("--telemetry-bind-any", f->telemetry_bind_any,
+               "with --telemetry=tcp:PORT, listen on all interfaces instead of 127.0.0.1");
   cmd->add_flag("--record-scores", f->record_scores,
                "with --trace, lsa mode: record Level-1 scores and Level-2 picks for flashmem tune");
   cmd->add_option("--prompt-file", f->prompt_file, "prompt bytes as token ids");
