@@ -276,9 +276,71 @@ std::vector<int64_t> MemoryIndexer::model_layers() const {
   return out;
 }
 
+absl::Status MemoryIndexer::QueryForward(int64_t t, const float* h, const int64_t* positions,
+                                         int64_t n_rows, IndexerQueryBatch* out) {
+  if (t < 0 || t >= n_targets() || n_rows < 0 || out == nullptr ||
+      (n_rows > 0 && (h == nullptr || positions == nullptr))) {
+    return absl::InvalidArgumentError(absl::StrCat("MemoryIndexer::QueryForward: target ", t,
+                                                   " of ", n_targets(), ", ", n_rows, " rows"));
+  }
+  const int64_t DI = config_.index_head_dim, r = config_.qk_rope_head_dim;
+  const Layer& l = layers_[static_cast<size_t>(t)];
+  const int64_t R = l.w.rank, H = l.w.n_heads;
+  out->n_rows = n_rows;
+  out->a.resize(static_cast<size_t>(n_rows * R));
+  out->c.resize(static_cast<size_t>(n_rows * R));
+  out->q.resize(static_cast<size_t>(n_rows * H * DI));
+  out->w.resize(static_cast<size_t>(n_rows * H));
+  if (n_rows == 0) return absl::OkStatus();
+  for (int64_t i = 0; i < n_rows; ++i) {
+    if (positions[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("MemoryIndexer::QueryForward: row ", i,
+                                                     " has position ", positions[i]));
+    }
+  }
+  FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.wq_a, h, n_rows, out->a.data()}), "Linear(wq_a)"));
+  FM_RETURN_IF_ERROR(Op(backend_.RmsNorm({out->a.data(), l.w.q_norm.data(), out->c.data(), n_rows,
+                                          R, static_cast<float>(config_.rms_norm_eps)}),
+                        "RmsNorm(q_norm)"));
+  FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.wq_b, out->c.data(), n_rows, out->q.data()}),
+                        "Linear(wq_b)"));
+  kernels::RopeParams rp;
+  rp.x = out->q.data();
+  rp.n_rows = n_rows;
+  rp.n_heads = H;
+  rp.head_stride = DI;
+  rp.rope_offset = DI - r;
+  rp.n_pairs = r / 2;
+  rp.positions = positions;
+  rp.inv_freq = inv_freq_.data();
+  FM_RETURN_IF_ERROR(Op(backend_.Rope(rp), "Rope"));
+  FM_RETURN_IF_ERROR(Op(backend_.Hadamard({out->q.data(), n_rows * H, DI}), "Hadamard"));
+  FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.weights_proj, h, n_rows, out->w.data()}),
+                        "Linear(weights_proj)"));
+  const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(H) * DI));
+  for (float& v : out->w) v *= wscale;
+  return absl::OkStatus();
+}
+
+absl::Status MemoryIndexer::ScoreKeys(const float* q, const float* w, int64_t n_heads,
+                                      const float* keys, int64_t n_keys, float* out) const {
+  if (n_keys == 0) return absl::OkStatus();
+  kernels::IndexerScoreParams ip;
+  ip.q = q;
+  ip.weights = w;
+  ip.keys_f32 = keys;
+  ip.key_stride = config_.index_head_dim;
+  ip.n_keys = n_keys;
+  ip.n_heads = n_heads;
+  ip.dim = config_.index_head_dim;
+  ip.out = out;
+  // The CPU op is per query and stateless, so a local backend keeps this const and re-entrant.
+  return Op(kernels::cpu::CpuBackend(nullptr).IndexerScore(ip), "IndexerScore");
+}
+
 absl::Status MemoryIndexer::Logits(int64_t t, absl::Span<const float> h, int64_t position,
                                    const float* keys, int64_t n_keys, float* out) {
-  const int64_t d = config_.hidden_size, DI = config_.index_head_dim, r = config_.qk_rope_head_dim;
+  const int64_t d = config_.hidden_size;
   if (t < 0 || t >= n_targets() || static_cast<int64_t>(h.size()) < d || n_keys < 0 ||
       position < 0 || (n_keys > 0 && (keys == nullptr || out == nullptr))) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -286,43 +348,8 @@ absl::Status MemoryIndexer::Logits(int64_t t, absl::Span<const float> h, int64_t
         " values (expected ", d, "), position ", position, ", ", n_keys, " keys"));
   }
   if (n_keys == 0) return absl::OkStatus();
-  const Layer& l = layers_[static_cast<size_t>(t)];
-  const int64_t R = l.w.rank, H = l.w.n_heads;
-  if (static_cast<int64_t>(c_.size()) < R) c_.resize(static_cast<size_t>(R));
-  if (static_cast<int64_t>(q_.size()) < H * DI) q_.resize(static_cast<size_t>(H * DI));
-  if (static_cast<int64_t>(w_.size()) < H) w_.resize(static_cast<size_t>(H));
-  float* c = c_.data();
-  float* q = q_.data();
-  float* w = w_.data();
-  FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.wq_a, h.data(), 1, c}), "Linear(wq_a)"));
-  FM_RETURN_IF_ERROR(Op(backend_.RmsNorm({c, l.w.q_norm.data(), c, 1, R,
-                                          static_cast<float>(config_.rms_norm_eps)}),
-                        "RmsNorm(q_norm)"));
-  FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.wq_b, c, 1, q}), "Linear(wq_b)"));
-  kernels::RopeParams rp;
-  rp.x = q;
-  rp.n_rows = 1;
-  rp.n_heads = H;
-  rp.head_stride = DI;
-  rp.rope_offset = DI - r;
-  rp.n_pairs = r / 2;
-  rp.positions = &position;
-  rp.inv_freq = inv_freq_.data();
-  FM_RETURN_IF_ERROR(Op(backend_.Rope(rp), "Rope"));
-  FM_RETURN_IF_ERROR(Op(backend_.Hadamard({q, H, DI}), "Hadamard"));
-  FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.weights_proj, h.data(), 1, w}), "Linear(weights_proj)"));
-  const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(H) * DI));
-  for (int64_t i = 0; i < H; ++i) w[i] *= wscale;
-  kernels::IndexerScoreParams ip;
-  ip.q = q;
-  ip.weights = w;
-  ip.keys_f32 = keys;
-  ip.key_stride = DI;
-  ip.n_keys = n_keys;
-  ip.n_heads = H;
-  ip.dim = DI;
-  ip.out = out;
-  return Op(backend_.IndexerScore(ip), "IndexerScore");
+  FM_RETURN_IF_ERROR(QueryForward(t, h.data(), &position, 1, &scratch_));
+  return ScoreKeys(scratch_.q.data(), scratch_.w.data(), target(t).n_heads, keys, n_keys, out);
 }
 
 absl::Status MemoryIndexer::Probabilities(int64_t t, absl::Span<const float> h, int64_t position,

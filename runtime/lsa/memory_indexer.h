@@ -46,6 +46,17 @@ struct RetrieverWeights {
   std::vector<float> weights_proj;  // [H][hidden]
 };
 
+// Activations of the retriever's query path for n tokens, written by MemoryIndexer::QueryForward.
+// The runtime scorer uses them as scratch (n = 1); the trainer (runtime/lsa/train) keeps them for
+// the backward pass, which needs the pre-norm projection `a` as well as the outputs.
+struct IndexerQueryBatch {
+  int64_t n_rows = 0;
+  std::vector<float> a;  // [n][R]        W_a h
+  std::vector<float> c;  // [n][R]        RMSNorm_{q_norm}(a)
+  std::vector<float> q;  // [n][H * D_I]  (W_b c), RoPE on the last rope dims, then Hadamard
+  std::vector<float> w;  // [n][H]        (W_w h) / sqrt(H * D_I)
+};
+
 struct NativeInitOptions {
   int64_t n_heads = 0;  // H; 0 = index_n_heads. Heads past index_n_heads get zero weight (w_h = 0).
   int64_t rank = 0;     // R; 0 = q_lora_rank. Rank dims past q_lora_rank are zero rows of W_a.
@@ -99,6 +110,23 @@ class MemoryIndexer {
   absl::Status Probabilities(int64_t t, absl::Span<const float> h, int64_t position,
                              const float* keys, int64_t n_keys, float* out);
 
+  // The two halves of Logits, shared with the trainer so training runs exactly the runtime's math.
+  // QueryForward: the query path of target `t` for `n_rows` tokens, h [n_rows][hidden] at
+  // `positions` [n_rows], into *out (resized). The projections run on the pool (UseThreadPool).
+  absl::Status QueryForward(int64_t t, const float* h, const int64_t* positions, int64_t n_rows,
+                            IndexerQueryBatch* out);
+  // ScoreKeys: out[j] = sum_h w[h] relu(q_h . k_j) for one token's q [H][D_I] and w [H] against
+  // keys [n_keys][D_I]. Runs on the calling thread; safe to call concurrently.
+  absl::Status ScoreKeys(const float* q, const float* w, int64_t n_heads, const float* keys,
+                         int64_t n_keys, float* out) const;
+
+  // Weights of target `t`, writable in place (the trainer's parameters): values may change, sizes
+  // must not (the kernels' views point into these vectors).
+  RetrieverWeights& mutable_target(int64_t t) { return layers_[static_cast<size_t>(t)].w; }
+  // The YaRN inverse frequencies of the query RoPE, [qk_rope_head_dim / 2].
+  const std::vector<float>& rope_inv_freq() const { return inv_freq_; }
+  kernels::cpu::ThreadPool* thread_pool() const { return backend_.pool(); }
+
  private:
   struct Layer {
     RetrieverWeights w;
@@ -110,7 +138,7 @@ class MemoryIndexer {
   std::vector<Layer> layers_;
   std::vector<float> inv_freq_;  // YaRN over compress_rope_theta, [qk_rope_head_dim / 2]
   kernels::cpu::CpuBackend backend_{nullptr};
-  std::vector<float> c_, q_, w_;  // scratch
+  IndexerQueryBatch scratch_;  // Logits' activations (one token)
 };
 
 }  // namespace fm::rt

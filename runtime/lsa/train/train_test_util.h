@@ -1,0 +1,78 @@
+#pragma once
+// Test helpers for runtime/lsa/train: the tiny model's config, random retriever weights and a
+// random in-memory corpus (one document, random h / keys / golden chunks).
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "runtime/lsa/memory_indexer.h"
+#include "runtime/lsa/train/train_corpus.h"
+#include "runtime/weights/synth.h"
+
+namespace fm::rt::train::testing {
+
+inline ModelConfig TinyModelConfig() {
+  SynthOptions o;
+  o.preset = "tiny";
+  auto c = SynthConfig(o);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+inline std::vector<float> RandomVec(size_t n, std::mt19937_64& rng, float scale) {
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = nd(rng);
+  return v;
+}
+
+// Random retriever weights of rank R and H heads for CSA index `csa` of `c`.
+inline RetrieverWeights RandomRetriever(const ModelConfig& c, int64_t csa, int64_t R, int64_t H,
+                                        std::mt19937_64& rng) {
+  RetrieverWeights w;
+  w.csa_index = csa;
+  w.model_layer = CsaModelLayers(c)[static_cast<size_t>(csa)];
+  w.rank = R;
+  w.n_heads = H;
+  const size_t d = static_cast<size_t>(c.hidden_size), DI = static_cast<size_t>(c.index_head_dim);
+  w.wq_a = RandomVec(static_cast<size_t>(R) * d, rng, 0.15f);
+  w.q_norm = RandomVec(static_cast<size_t>(R), rng, 0.3f);
+  for (float& g : w.q_norm) g += 1.0f;
+  w.wq_b = RandomVec(static_cast<size_t>(H * R) * DI, rng, 0.25f);
+  w.weights_proj = RandomVec(static_cast<size_t>(H) * d, rng, 0.5f);
+  return w;
+}
+
+// One document of T decode tokens over n_chunks chunks: three random golden chunks (< 20) per
+// token, random h and keys for each CSA index in `csa`.
+inline TrainCorpus RandomCorpus(const ModelConfig& c, const std::vector<int64_t>& csa, int64_t T,
+                                int64_t n_chunks, std::mt19937_64& rng) {
+  TrainCorpus corpus;
+  for (int64_t x : csa) corpus.targets.push_back({x, CsaModelLayers(c)[static_cast<size_t>(x)]});
+  corpus.hidden_size = c.hidden_size;
+  corpus.index_head_dim = c.index_head_dim;
+  TrainDocument doc;
+  doc.name = "random";
+  doc.labels.n_chunks = n_chunks;
+  doc.labels.ptr.push_back(0);
+  for (int64_t t = 0; t < T; ++t) {
+    doc.labels.positions.push_back(4 * n_chunks - T + t);
+    doc.labels.visible.push_back(std::min<int64_t>(n_chunks, (4 * n_chunks - T + t + 1) / 4));
+    for (int k = 0; k < 3; ++k) doc.labels.chunks.push_back(static_cast<int32_t>(rng() % 20));
+    doc.labels.ptr.push_back(static_cast<int64_t>(doc.labels.chunks.size()));
+  }
+  MarkTrivialChunks(&doc.labels, 0.8);
+  doc.hidden = RandomVec(
+      static_cast<size_t>(T * static_cast<int64_t>(csa.size()) * c.hidden_size), rng, 1.0f);
+  for (size_t i = 0; i < csa.size(); ++i) {
+    doc.keys.push_back(RandomVec(static_cast<size_t>(n_chunks * c.index_head_dim), rng, 0.6f));
+  }
+  corpus.documents.push_back(std::move(doc));
+  return corpus;
+}
+
+}  // namespace fm::rt::train::testing

@@ -1,0 +1,244 @@
+// IndexerTrainer end to end on a random in-memory corpus: training lowers the loss; an
+// interrupted run (--max-steps) resumed from its checkpoint ends bit-identical to an uninterrupted
+// one; corrupt, truncated, mismatched or foreign checkpoints are refused with errors naming the
+// file; label files written by the label writer load into the corpus the trainer reads; the saved
+// weights load through MemoryIndexer::FromSafetensors (what `flashmem run --indexer` uses).
+
+#include "runtime/lsa/train/trainer.h"
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/cpu/thread_pool.h"
+#include "runtime/lsa/train/train_test_util.h"
+#include "runtime/weights/test_util.h"
+
+namespace fm::rt::train {
+namespace {
+
+using testing::RandomCorpus;
+using testing::RandomRetriever;
+using testing::TinyModelConfig;
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = TinyModelConfig();
+    std::mt19937_64 rng(21);
+    corpus_ = RandomCorpus(config_, {0, 1}, 48, 50, rng);
+    options_.sampling.tau = 6;
+    options_.epochs = 2;
+    options_.batch = 8;
+    options_.adam.lr = 3e-3;
+    options_.val_fraction = 0.25;
+    options_.validation.geometry.chunks_per_page = 4;
+    options_.validation.policy.kmax_pages = 4;
+    options_.validation.policy.tail_chunks = 4;
+  }
+
+  std::unique_ptr<MemoryIndexer> InitialIndexer() const {
+    std::mt19937_64 rng(3);
+    std::vector<RetrieverWeights> layers;
+    layers.push_back(RandomRetriever(config_, 0, 16, 2, rng));
+    layers.push_back(RandomRetriever(config_, 1, 16, 2, rng));
+    auto mi = MemoryIndexer::FromWeights(config_, std::move(layers));
+    EXPECT_TRUE(mi.ok()) << mi.status();
+    return std::move(*mi);
+  }
+
+  std::unique_ptr<IndexerTrainer> Make(std::unique_ptr<MemoryIndexer> mi,
+                                       const std::filesystem::path& out,
+                                       const TrainOptions& o) {
+    mi->UseThreadPool(&pool_);
+    auto tr = IndexerTrainer::Create(std::move(mi), &corpus_, o, out);
+    EXPECT_TRUE(tr.ok()) << tr.status();
+    return tr.ok() ? std::move(*tr) : nullptr;
+  }
+
+  std::unique_ptr<MemoryIndexer> LoadSaved(const std::filesystem::path& out) const {
+    auto mi = MemoryIndexer::FromSafetensors(out / kIndexerFileName, config_, {0, 1});
+    EXPECT_TRUE(mi.ok()) << mi.status();
+    return mi.ok() ? std::move(*mi) : nullptr;
+  }
+
+  ModelConfig config_;
+  TrainCorpus corpus_;
+  TrainOptions options_;
+  kernels::cpu::ThreadPool pool_{2};
+};
+
+void ExpectSameWeights(const MemoryIndexer& a, const MemoryIndexer& b) {
+  ASSERT_EQ(a.n_targets(), b.n_targets());
+  for (int64_t t = 0; t < a.n_targets(); ++t) {
+    EXPECT_EQ(a.target(t).wq_a, b.target(t).wq_a);
+    EXPECT_EQ(a.target(t).q_norm, b.target(t).q_norm);
+    EXPECT_EQ(a.target(t).wq_b, b.target(t).wq_b);
+    EXPECT_EQ(a.target(t).weights_proj, b.target(t).weights_proj);
+  }
+}
+
+TEST_F(TrainerTest, TrainingLowersTheLossAndSavesLoadableWeights) {
+  rt::testing::ScratchDir out("trainer_loss");
+  auto tr = Make(InitialIndexer(), out.path(), options_);
+  ASSERT_TRUE(tr);
+  auto first = tr->BatchSamples(0, 0);
+  std::vector<RetrieverGrads> g;
+  auto before = tr->LossAndGrads(first, &g);
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(tr->Run(nullptr, nullptr).ok());
+  auto after = tr->LossAndGrads(first, &g);
+  ASSERT_TRUE(after.ok());
+  EXPECT_LT(*after, *before * 0.9);
+  EXPECT_EQ(tr->state().step, tr->total_steps());
+  ASSERT_EQ(tr->state().history.size(), 3u);  // initial + 2 epochs
+  EXPECT_EQ(tr->state().history[2]["epoch"], 2);
+  EXPECT_GT(tr->samples_per_second(), 0);
+  auto saved = LoadSaved(out.path());
+  ASSERT_TRUE(saved);
+  ExpectSameWeights(*saved, tr->indexer());
+}
+
+TEST_F(TrainerTest, InterruptedRunResumesToTheSameResult) {
+  rt::testing::ScratchDir full("trainer_full"), parts("trainer_parts");
+  auto a = Make(InitialIndexer(), full.path(), options_);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->Run(nullptr, nullptr).ok());
+  ASSERT_GT(a->total_steps(), 3);
+
+  TrainOptions stop = options_;
+  stop.max_steps = 3;  // mid-epoch 1 (steps_per_epoch = 5)
+  auto b = Make(InitialIndexer(), parts.path(), stop);
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->Run(nullptr, nullptr).ok());
+  ASSERT_EQ(b->state().step, 3);
+  b.reset();
+  // A fresh process: weights from the checkpoint, then the optimizer state.
+  auto c = Make(LoadSaved(parts.path()), parts.path(), options_);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Resume().ok());
+  EXPECT_EQ(c->state().step, 3);
+  ASSERT_TRUE(c->Run(nullptr, nullptr).ok());
+  ExpectSameWeights(a->indexer(), c->indexer());
+  ASSERT_EQ(a->state().history.size(), c->state().history.size());
+  for (size_t i = 0; i < a->state().history.size(); ++i) {
+    EXPECT_EQ(a->state().history[i]["validation"], c->state().history[i]["validation"]) << i;
+    EXPECT_EQ(a->state().history[i]["train_loss"], c->state().history[i]["train_loss"]) << i;
+  }
+}
+
+TEST_F(TrainerTest, BadCheckpointsAreRefusedNamingTheFile) {
+  rt::testing::ScratchDir out("trainer_bad");
+  TrainOptions stop = options_;
+  stop.max_steps = 2;
+  auto a = Make(InitialIndexer(), out.path(), stop);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->Run(nullptr, nullptr).ok());
+  const std::filesystem::path state = out.path() / kTrainStateFileName;
+  const std::filesystem::path weights = out.path() / kIndexerFileName;
+  const std::string state_bytes = rt::testing::ReadBytes(state);
+  const std::string weight_bytes = rt::testing::ReadBytes(weights);
+  auto resume = [&](const TrainOptions& o) {
+    auto tr = Make(InitialIndexer(), out.path(), o);
+    return tr ? tr->Resume() : absl::InternalError("no trainer");
+  };
+  ASSERT_TRUE(resume(options_).ok());
+
+  // Truncated state.
+  rt::testing::WriteBytes(state, state_bytes.substr(0, state_bytes.size() / 2));
+  absl::Status s = resume(options_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(kTrainStateFileName), std::string::npos) << s;
+  // Garbage state.
+  rt::testing::WriteBytes(state, std::string(64, '\x7f'));
+  s = resume(options_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(kTrainStateFileName), std::string::npos) << s;
+  // Missing state.
+  std::filesystem::remove(state);
+  s = resume(options_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(kTrainStateFileName), std::string::npos) << s;
+  rt::testing::WriteBytes(state, state_bytes);
+  // Truncated weights: the runtime loader refuses them, and so does resume.
+  rt::testing::WriteBytes(weights, weight_bytes.substr(0, weight_bytes.size() - 100));
+  auto mi = MemoryIndexer::FromSafetensors(weights, config_, {0, 1});
+  EXPECT_FALSE(mi.ok());
+  EXPECT_NE(mi.status().message().find(kIndexerFileName), std::string::npos) << mi.status();
+  s = resume(options_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(kIndexerFileName), std::string::npos) << s;
+  // Weights from another step (an interrupted save).
+  auto other = InitialIndexer();
+  ASSERT_TRUE(WriteIndexerWeights(*other, 7, weights).ok());
+  s = resume(options_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("step 7"), std::string::npos) << s;
+  rt::testing::WriteBytes(weights, weight_bytes);
+  // Different settings.
+  TrainOptions other_batch = options_;
+  other_batch.batch = 4;
+  s = resume(other_batch);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("batch=8"), std::string::npos) << s;
+  // A plain retriever file (not a trainer state) as state.
+  std::filesystem::copy_file(weights, state, std::filesystem::copy_options::overwrite_existing);
+  s = resume(options_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("format"), std::string::npos) << s;
+}
+
+TEST_F(TrainerTest, LabelFilesLoadIntoTheCorpus) {
+  rt::testing::ScratchDir dir("trainer_labels");
+  const TrainDocument& src = corpus_.documents[0];
+  labels::LabelFileHeader h;
+  h.hidden_size = config_.hidden_size;
+  h.index_head_dim = config_.index_head_dim;
+  h.index_n_heads = config_.index_n_heads;
+  h.n_csa_layers = 2;
+  h.targets = corpus_.targets;
+  h.constants.min_layers = 1;
+  auto w = labels::LabelFileWriter::Create(dir.path() / "a.fmlabels", h);
+  ASSERT_TRUE(w.ok()) << w.status();
+  const int64_t d = config_.hidden_size, T = src.labels.n_tokens();
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<absl::Span<const float>> hid;
+    for (int64_t k = 0; k < 2; ++k) hid.push_back(absl::MakeConstSpan(src.token_hidden(t, k, 2, d), d));
+    std::vector<labels::GoldenChunk> g;
+    for (int64_t i = src.labels.ptr[t]; i < src.labels.ptr[t + 1]; ++i) {
+      g.push_back({src.labels.chunks[static_cast<size_t>(i)], 1});
+    }
+    ASSERT_TRUE((*w)->AppendToken(src.labels.positions[t], 1, hid, g).ok());
+  }
+  for (int64_t k = 0; k < 2; ++k) {
+    ASSERT_TRUE((*w)->AppendIndexKeys(k, src.keys[k].data(), src.labels.n_chunks).ok());
+  }
+  ASSERT_TRUE((*w)->Finish().ok());
+  auto loaded = LoadTrainCorpus({dir.path()}, config_, 0.8);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->documents.size(), 1u);
+  const TrainDocument& got = loaded->documents[0];
+  EXPECT_EQ(got.labels.positions, src.labels.positions);
+  EXPECT_EQ(got.labels.visible, src.labels.visible);
+  EXPECT_EQ(got.labels.ptr, src.labels.ptr);
+  EXPECT_EQ(got.hidden, src.hidden);
+  EXPECT_EQ(got.keys, src.keys);
+  // A model with another hidden size is refused naming the file.
+  ModelConfig wrong = config_;
+  wrong.hidden_size = 96;
+  auto bad = LoadTrainCorpus({dir.path() / "a.fmlabels"}, wrong, 0.8);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("a.fmlabels"), std::string::npos) << bad.status();
+  // A truncated label file is refused.
+  const std::string bytes = rt::testing::ReadBytes(dir.path() / "a.fmlabels");
+  rt::testing::WriteBytes(dir.path() / "a.fmlabels", bytes.substr(0, bytes.size() - 10));
+  EXPECT_FALSE(LoadTrainCorpus({dir.path()}, config_, 0.8).ok());
+}
+
+}  // namespace
+}  // namespace fm::rt::train
+
