@@ -232,12 +232,12 @@ class KernelBackend {
 };
 
 // Bytes of one FP8 KV entry (see KvCodecParams).
-inline int64_t KvEntryBytes(int64_t nope_dims, int64_t rope_dims) {
+constexpr int64_t KvEntryBytes(int64_t nope_dims, int64_t rope_dims) {
   const int64_t raw = nope_dims + 2 * rope_dims + (nope_dims + 63) / 64;
   return (raw + 7) / 8 * 8;
 }
 
 // Bytes of one FP8 index key (see IndexKeyCodecParams).
-inline int64_t IndexKeyBytes(int64_t dim) { return dim + 4; }
+constexpr int64_t IndexKeyBytes(int64_t dim) { return dim + 4; }
 
 }  // namespace fm::kernels

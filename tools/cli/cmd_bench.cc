@@ -15,6 +15,7 @@
 
 #include "tools/bench/bench_results.h"
 #include "tools/bench/cpu_decode_bench.h"
+#include "tools/bench/pcie_bench.h"
 #include "tools/cli/commands.h"
 
 namespace fm::cli {
@@ -65,7 +66,34 @@ struct BenchOptions {
   int threads = 0;
 };
 
+// Writes the JSON document to --out and, with --json, to stdout.
+int EmitJson(const BenchOptions& o, const nlohmann::json& doc) {
+  if (!o.out.empty()) {
+    std::ofstream f(o.out);
+    if (!f) {
+      std::fprintf(stderr, "flashmem bench: cannot write --out %s\n", o.out.c_str());
+      return 1;
+    }
+    f << doc.dump(2) << "\n";
+  }
+  if (o.json) std::cout << doc.dump(2) << "\n";
+  return 0;
+}
+
+// A suite that needs hardware this machine lacks is skipped, not failed: exit 0 with a JSON
+// document that says so and has no results.
+int SkipSuite(const BenchOptions& o, const std::string& reason) {
+  std::fprintf(o.json ? stderr : stdout, "flashmem bench %s: no CUDA device: skipped (%s)\n",
+               o.suite.c_str(), reason.c_str());
+  nlohmann::json doc = {{"suite", o.suite}, {"skipped", true}, {"skip_reason", reason},
+                        {"results", nlohmann::json::array()}};
+  return EmitJson(o, doc);
+}
+
 int RunBench(const BenchOptions& o) {
+  if (o.suite == "pcie") {
+    if (std::string reason = bench::PcieSkipReason(); !reason.empty()) return SkipSuite(o, reason);
+  }
   std::string filter = "^" + o.suite + "/" + (o.filter.empty() ? "" : ".*" + o.filter);
   std::vector<std::string> args = {"flashmem-bench", "--benchmark_filter=" + filter,
                                    "--benchmark_min_time=" + std::to_string(o.min_time_s)};
@@ -97,26 +125,15 @@ int RunBench(const BenchOptions& o) {
   bench::ComputeRatios(reporter.results());
   nlohmann::json doc = bench::ResultsToJson(o.suite, reporter.results());
   doc["machine"] = {{"cpus", reporter.cpus()}, {"mhz", reporter.mhz()}};
-  if (!o.out.empty()) {
-    std::ofstream f(o.out);
-    if (!f) {
-      std::fprintf(stderr, "flashmem bench: cannot write --out %s\n", o.out.c_str());
-      return 1;
-    }
-    f << doc.dump(2) << "\n";
-  }
-  if (o.json) {
-    std::cout << doc.dump(2) << "\n";
-  } else {
-    std::cout << bench::RatiosTable(reporter.results());
-  }
+  if (int rc = EmitJson(o, doc); rc != 0) return rc;
+  if (!o.json) std::cout << bench::RatiosTable(reporter.results());
   return 0;
 }
 
 void AddBenchCommand(CLI::App& root, Action* action) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* sub = root.add_subcommand(
-      "bench", "Run a benchmark suite (cpu, telemetry, planner, ...) and report ratios to its baseline");
+      "bench", "Run a benchmark suite (cpu, pcie, telemetry, planner, ...) and report ratios to its baseline");
   sub->add_option("suite", o->suite, "suite name: the prefix of the benchmark names")->required();
   sub->add_flag("--json", o->json, "print the results as JSON on stdout");
   sub->add_option("--out", o->out, "also write the JSON to this file");
