@@ -32,8 +32,8 @@ sanitize: setup
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	@cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -LE "slow|gpu|ui" -E golden_reference_selfcheck
 	@cmake -S . -B $(BUILD)-tsan $(SAN_FLAGS) -DFLASHMEM_UI=OFF -DFM_SANITIZE=thread >/dev/null
-	@cmake --build $(BUILD)-tsan -j $(JOBS) --target traces_recorder_test traces_socket_test sched_sim_link_test sched_scheduler_test runtime_engine_test
-	@cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -R "^(traces_recorder_test|traces_socket_test|sched_sim_link_test|sched_scheduler_test|runtime_engine_test)$$"
+	@cmake --build $(BUILD)-tsan -j $(JOBS) --target traces_recorder_test traces_socket_test sched_sim_link_test sched_scheduler_test runtime_engine_test runtime_live_control_test
+	@cd $(BUILD)-tsan && ctest --output-on-failure -j $(JOBS) -R "^(traces_recorder_test|traces_socket_test|sched_sim_link_test|sched_scheduler_test|runtime_engine_test|runtime_live_control_test)$$"
 
 clean:
 	@rm -rf $(BUILD)

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "runtime/engine/engine_request.h"
+#include "scheduler/selection_policy.h"
 #include "traces/emit.h"
 #include "traces/standard_names.h"
 
@@ -98,9 +99,10 @@ absl::Status Engine::Init() {
       std::min<int64_t>(config_.kmax_max_pages, std::max<int64_t>(pages, 1)));
   int32_t& kmax = config_.params.policy.kmax_pages;
   if (kmax > kmax_cap) kmax = kmax_cap;
-  // A set KMAX sizes the shared reserve (the point of LSA: hot pool << full KV); the rule's KMAX
-  // (kmax 0) may reach kmax_cap.
-  const int32_t kmax_reserve = kmax > 0 ? kmax : kmax_cap;
+  // KMAX sizes the shared reserve (the point of LSA: hot pool << full KV). The rule's KMAX (kmax 0)
+  // grows with the context, so its largest value is the one at max_context_tokens.
+  const int32_t kmax_reserve =
+      kmax > 0 ? kmax : std::min(sched::DefaultKmaxPages(pages), kmax_cap);
   sched::SchedulerConfig sc;
   sc.geometry = geometry_;
   sc.kmax_max_pages = kmax_reserve;
