@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 
 namespace fm::sched {
 namespace {
@@ -120,8 +121,9 @@ absl::StatusOr<CopyTicket> SimLink::Submit(CopyDirection direction,
                           static_cast<double>(config_.per_descriptor_ns) * ranges.size() +
                           static_cast<double>(total_bytes) / gbps;
   const int64_t duration_ns = static_cast<int64_t>(std::llround(model_ns * (1.0 + NextJitter())));
-  const int64_t start_ns = std::max(clock_->NowNs(), link_free_ns_[d]);
-  Batch b{direction, next_seq_[d]++, start_ns + duration_ns,
+  const int64_t submit_ns = clock_->NowNs();
+  const int64_t start_ns = std::max(submit_ns, link_free_ns_[d]);
+  Batch b{direction, next_seq_[d]++, submit_ns, start_ns + duration_ns,
           std::vector<CopyRange>(ranges.begin(), ranges.end())};
   link_free_ns_[d] = b.done_ns;
   stats_.batches[d] += 1;
@@ -218,10 +220,15 @@ absl::StatusOr<int64_t> SimLink::Wait(CopyTicket ticket) {
 }
 
 absl::StatusOr<int64_t> SimLink::DoneNs(CopyTicket ticket) {
+  FM_ASSIGN_OR_RETURN(BatchTiming t, Timing(ticket));
+  return t.done_ns;
+}
+
+absl::StatusOr<SimLink::BatchTiming> SimLink::Timing(CopyTicket ticket) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (const Batch* b = FindPending(ticket)) return b->done_ns;
+  if (const Batch* b = FindPending(ticket)) return BatchTiming{b->submit_ns, b->done_ns};
   return absl::NotFoundError(
-      absl::StrFormat("SimLink::DoneNs: %s ticket %d is not pending (landed up to %d)",
+      absl::StrFormat("SimLink: %s ticket %d is not pending (landed up to %d)",
                       DirName(ticket.direction), ticket.seq, landed_seq_[Dir(ticket.direction)]));
 }
 

@@ -55,8 +55,16 @@ class SimLink final : public CopyEngine {
   absl::StatusOr<int64_t> Wait(CopyTicket ticket) override;
 
   // Model completion time of a submitted batch, on the link's clock (for telemetry and tests).
-  // NotFound for a ticket never issued.
+  // NotFound for a ticket that is not pending (never issued, or landed already).
   absl::StatusOr<int64_t> DoneNs(CopyTicket ticket);
+  // Submit and modelled completion times of a pending batch on the link's clock: a fetch's latency
+  // (queueing included) is done - submit, whenever the caller gets round to asking. NotFound as
+  // DoneNs.
+  struct BatchTiming {
+    int64_t submit_ns = 0;
+    int64_t done_ns = 0;
+  };
+  absl::StatusOr<BatchTiming> Timing(CopyTicket ticket);
   // When the direction's FIFO drains, given what has been submitted.
   int64_t LinkFreeNs(CopyDirection direction);
 
@@ -72,6 +80,7 @@ class SimLink final : public CopyEngine {
   struct Batch {
     CopyDirection direction;
     uint64_t seq;
+    int64_t submit_ns;
     int64_t done_ns;
     std::vector<CopyRange> ranges;
   };

@@ -59,6 +59,25 @@ TEST(SimLinkTest, BatchesOfOneDirectionQueueBehindEachOther) {
   EXPECT_FALSE(link->IsDone(b));
 }
 
+TEST(SimLinkTest, TimingKeepsTheSubmitTimeSoQueueingCountsInTheLatency) {
+  VirtualClock clock(500);
+  Pools p;
+  std::unique_ptr<SimLink> link = MakeLink(SimLinkConfig{}, &clock, p);
+  CopyTicket a = *link->Submit(CopyDirection::kHostToDevice, {{0, 0, 50'000}});
+  clock.AdvanceTo(1000);  // the caller asks later: the submit time must not move with it
+  CopyTicket b = *link->Submit(CopyDirection::kHostToDevice, {{0, 100'000, 50'000}});
+  const absl::StatusOr<SimLink::BatchTiming> ta = link->Timing(a);
+  const absl::StatusOr<SimLink::BatchTiming> tb = link->Timing(b);
+  ASSERT_TRUE(ta.ok() && tb.ok());
+  EXPECT_EQ(ta->submit_ns, 500);
+  EXPECT_EQ(ta->done_ns, 500 + 3800);  // 2300 + 1 x 500 + 50,000 B at 50 B/ns
+  EXPECT_EQ(tb->submit_ns, 1000);
+  EXPECT_EQ(tb->done_ns, 500 + 3800 + 3800);  // queued behind a: its latency includes the wait
+  clock.AdvanceTo(tb->done_ns);
+  EXPECT_TRUE(link->IsDone(b));
+  EXPECT_TRUE(absl::IsNotFound(link->Timing(b).status()));  // landed: no longer pending
+}
+
 TEST(SimLinkTest, CopyOverlapsComputeWithoutStall) {
   VirtualClock clock;
   Pools p;

@@ -25,9 +25,12 @@ void Engine::EmitIssued(sched::CopyTicket ticket, int64_t bytes) {
   if (!ticket.valid()) return;
   traces::EmitCopyIssue(ticket.seq, static_cast<uint64_t>(bytes), 0);
   const int64_t now = clock_->NowNs();
+  // The latency runs from the link's own submit time: this call comes after the scheduler's
+  // Submit, and on a real clock short batches would look shorter than the modelled call latency.
   // Landed already (a real clock can outrun this call): the landing is no later than now.
-  const absl::StatusOr<int64_t> done = link_->DoneNs(ticket);
-  inflight_.push_back(InFlight{ticket, traces::NowNs(), now, done.ok() ? *done : now});
+  const absl::StatusOr<sched::SimLink::BatchTiming> t = link_->Timing(ticket);
+  inflight_.push_back(
+      InFlight{ticket, traces::NowNs(), t.ok() ? t->submit_ns : now, t.ok() ? t->done_ns : now});
 }
 
 traces::Hello Engine::TraceHello() const {
