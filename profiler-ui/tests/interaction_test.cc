@@ -240,6 +240,27 @@ TEST_F(InteractionTest, CompareModeFillsBothSidesOfTheStats) {
   EXPECT_NE(ImGui::FindWindowByName("Stats (A vs B)###Stats"), nullptr);
 }
 
+TEST_F(InteractionTest, LiveTimelineGrowsToTheLiveWindowUntilTheUserZooms) {
+  // A live session fitted on its first frames spans microseconds; untouched, the view must widen
+  // with the data up to kLiveWindowNs instead of keeping that first span.
+  v_.live = true;
+  v_.timeline_fitted = true;
+  v_.timeline.Set(TimeRange{store_.first_ns(), store_.first_ns() + 1000});
+  ui_.Frame(v_, in_);
+  const int64_t data_span = store_.last_ns() + 1 - store_.first_ns();
+  EXPECT_EQ(v_.timeline.range().span_ns(), std::min<int64_t>(data_span, kLiveWindowNs));
+  EXPECT_EQ(v_.timeline.range().end_ns, store_.last_ns() + 1);
+  ui_.MouseTo(Centre("Timeline"));
+  ui_.Wheel(2);
+  ui_.Frame(v_, in_);
+  ui_.Wheel(0);
+  const int64_t zoomed = v_.timeline.range().span_ns();
+  EXPECT_LT(zoomed, std::min<int64_t>(data_span, kLiveWindowNs));
+  ui_.Frame(v_, in_);
+  EXPECT_EQ(v_.timeline.range().span_ns(), zoomed);  // the user's span is kept while following
+  EXPECT_EQ(v_.timeline.range().end_ns, store_.last_ns() + 1);
+}
+
 TEST_F(InteractionTest, LiveModeFollowsTheNewestDataAndThrottlesStats) {
   v_.live = true;
   ui_.Frame(v_, in_);

@@ -129,7 +129,16 @@ void DrawApp(ViewState& v, const AppInputs& in) {
   const Store& s = *in.store;
   if (v.live && s.has_data()) {
     v.cursor_ns = s.last_ns();
-    if (!v.selecting && !ImGui::IsMouseDown(ImGuiMouseButton_Left)) v.timeline.FollowTo(s.last_ns() + 1);
+    if (!v.selecting && !ImGui::IsMouseDown(ImGuiMouseButton_Left)) {
+      if (v.timeline_user_moved) {
+        v.timeline.FollowTo(s.last_ns() + 1);
+      } else {
+        // Untouched, the live view shows the newest kLiveWindowNs (all of a younger session): a
+        // span fitted to the first frames' few microseconds would otherwise stay that narrow.
+        const int64_t span = std::min<int64_t>(s.last_ns() + 1 - s.first_ns(), kLiveWindowNs);
+        v.timeline.Set(TimeRange{s.last_ns() + 1 - span, s.last_ns() + 1});
+      }
+    }
   }
   v.cursor_ns = s.has_data() ? std::clamp(v.cursor_ns, s.first_ns(), s.last_ns()) : 0;
   AdvancePlayback(v, s);

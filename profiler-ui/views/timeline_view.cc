@@ -76,9 +76,13 @@ long DrawSlices(const Canvas& c, const TimeView& tv, float y, const std::vector<
 void HandleTimeNavigation(ViewState& v, bool hovered, bool active, float x0, float width) {
   ImGuiIO& io = ImGui::GetIO();
   const float mx = io.MousePos.x - x0;
-  if (hovered && io.MouseWheel != 0) v.timeline.ZoomAt(mx, width, io.MouseWheel);
+  if (hovered && io.MouseWheel != 0) {
+    v.timeline.ZoomAt(mx, width, io.MouseWheel);
+    v.timeline_user_moved = true;
+  }
   if (active && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 0.0f) && !io.KeyCtrl) {
     v.timeline.PanPixels(io.MouseDelta.x, width);
+    v.timeline_user_moved = v.timeline_user_moved || io.MouseDelta.x != 0;
   }
   const int64_t t_mouse = static_cast<int64_t>(std::llround(v.timeline.TimeAt(mx, width)));
   if (hovered && ImGui::IsMouseClicked(ImGuiMouseButton_Right)) {

@@ -48,10 +48,16 @@ struct SentControl {
   std::optional<int64_t> applied_ns;
 };
 
+// What the live timeline shows until the user zooms or pans: the newest 10 s.
+inline constexpr int64_t kLiveWindowNs = 10'000'000'000;
+
 struct ViewState {
   // ---- time ----
   TimeView timeline;
   bool timeline_fitted = false;
+  // The user zoomed or panned the timeline: live mode then keeps their span instead of showing the
+  // newest kLiveWindowNs.
+  bool timeline_user_moved = false;
   std::optional<TimeRange> selection;   // range select (right drag) that limits the statistics
   bool selecting = false;
   int64_t select_anchor_ns = 0;
