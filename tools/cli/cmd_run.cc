@@ -195,7 +195,9 @@ int RunRun(const RunFlags& f) {
                                                  rt::DefaultTargetCsaIndices((*ck)->config()))
             : rt::MemoryIndexer::FromNative(**ck, rt::DefaultTargetCsaIndices((*ck)->config()), {});
     if (!mi.ok()) {
-      std::fprintf(stderr, "flashmem run: memory indexer: %s\n", mi.status().ToString().c_str());
+      std::fprintf(stderr, "flashmem run: memory indexer%s%s: %s\n",
+                   f.indexer.empty() ? "" : " --indexer=", f.indexer.c_str(),
+                   mi.status().ToString().c_str());
       return 1;
     }
     indexer = std::move(*mi);

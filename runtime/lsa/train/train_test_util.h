@@ -1,14 +1,18 @@
 #pragma once
-// Test helpers for runtime/lsa/train: the tiny model's config, random retriever weights and a
-// random in-memory corpus (one document, random h / keys / golden chunks).
-
-#include <algorithm>
-#include <cstdint>
-#include <random>
-#include <vector>
+// Test helpers for runtime/lsa/train: the tiny model's config, random retriever weights, a
+// random in-memory corpus (random h / keys / golden chunks) and writing a corpus to label files.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/lsa/labels/label_file.h"
 #include "runtime/lsa/memory_indexer.h"
 #include "runtime/lsa/train/train_corpus.h"
 #include "runtime/weights/synth.h"
@@ -66,13 +70,66 @@ inline TrainCorpus RandomCorpus(const ModelConfig& c, const std::vector<int64_t>
     doc.labels.ptr.push_back(static_cast<int64_t>(doc.labels.chunks.size()));
   }
   MarkTrivialChunks(&doc.labels, 0.8);
-  doc.hidden = RandomVec(
-      static_cast<size_t>(T * static_cast<int64_t>(csa.size()) * c.hidden_size), rng, 1.0f);
+  doc.hidden = RandomVec(static_cast<size_t>(T * static_cast<int64_t>(csa.size()) * c.hidden_size),
+                         rng, 1.0f);
   for (size_t i = 0; i < csa.size(); ++i) {
     doc.keys.push_back(RandomVec(static_cast<size_t>(n_chunks * c.index_head_dim), rng, 0.6f));
   }
   corpus.documents.push_back(std::move(doc));
   return corpus;
+}
+
+// A corpus of `n_docs` documents like RandomCorpus's, each drawn from `rng` in turn.
+inline TrainCorpus RandomCorpusOfDocuments(const ModelConfig& c, const std::vector<int64_t>& csa,
+                                           int64_t n_docs, int64_t T, int64_t n_chunks,
+                                           std::mt19937_64& rng) {
+  TrainCorpus corpus = RandomCorpus(c, csa, T, n_chunks, rng);
+  for (int64_t i = 1; i < n_docs; ++i) {
+    TrainCorpus more = RandomCorpus(c, csa, T, n_chunks, rng);
+    corpus.documents.push_back(std::move(more.documents[0]));
+  }
+  for (size_t i = 0; i < corpus.documents.size(); ++i) {
+    corpus.documents[i].name = "random" + std::to_string(i);
+  }
+  return corpus;
+}
+
+// Writes every in-memory document of `corpus` to dir/doc_NNN.fmlabels (votes = 1), in order.
+inline void WriteLabelFiles(const ModelConfig& c, const TrainCorpus& corpus,
+                            const std::filesystem::path& dir) {
+  labels::LabelFileHeader h;
+  h.hidden_size = c.hidden_size;
+  h.index_head_dim = c.index_head_dim;
+  h.index_n_heads = c.index_n_heads;
+  h.n_csa_layers = static_cast<int64_t>(CsaModelLayers(c).size());
+  h.targets = corpus.targets;
+  h.constants.min_layers = 1;
+  const int64_t d = c.hidden_size, nt = corpus.n_targets();
+  for (size_t i = 0; i < corpus.documents.size(); ++i) {
+    const TrainDocument& src = corpus.documents[i];
+    std::string name = std::to_string(i);
+    name = "doc_" + std::string(3 - std::min<size_t>(3, name.size()), '0') + name + ".fmlabels";
+    auto w = labels::LabelFileWriter::Create(dir / name, h);
+    ASSERT_TRUE(w.ok()) << w.status();
+    for (int64_t t = 0; t < src.labels.n_tokens(); ++t) {
+      std::vector<absl::Span<const float>> hid;
+      for (int64_t k = 0; k < nt; ++k) {
+        hid.push_back(absl::MakeConstSpan(src.token_hidden(t, k, nt, d), static_cast<size_t>(d)));
+      }
+      std::vector<labels::GoldenChunk> g;
+      for (int64_t j = src.labels.ptr[static_cast<size_t>(t)];
+           j < src.labels.ptr[static_cast<size_t>(t + 1)]; ++j) {
+        g.push_back({src.labels.chunks[static_cast<size_t>(j)], 1});
+      }
+      ASSERT_TRUE((*w)->AppendToken(src.labels.positions[static_cast<size_t>(t)], 1, hid, g).ok());
+    }
+    for (int64_t k = 0; k < nt; ++k) {
+      ASSERT_TRUE(
+          (*w)->AppendIndexKeys(k, src.keys[static_cast<size_t>(k)].data(), src.labels.n_chunks)
+              .ok());
+    }
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
 }
 
 }  // namespace fm::rt::train::testing

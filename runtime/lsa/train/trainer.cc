@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -31,7 +32,10 @@ std::vector<std::vector<float>*> GradPointers(std::vector<RetrieverGrads>& g) {
 
 IndexerTrainer::IndexerTrainer(std::unique_ptr<MemoryIndexer> indexer, const TrainCorpus* corpus,
                                const TrainOptions& options, std::filesystem::path out_dir)
-    : indexer_(std::move(indexer)), corpus_(corpus), options_(options),
+    : indexer_(std::move(indexer)),
+      corpus_(corpus),
+      store_(std::make_unique<FeatureStore>(corpus, options.store, indexer_->thread_pool())),
+      options_(options),
       out_dir_(std::move(out_dir)) {}
 
 absl::StatusOr<std::unique_ptr<IndexerTrainer>> IndexerTrainer::Create(
@@ -41,8 +45,8 @@ absl::StatusOr<std::unique_ptr<IndexerTrainer>> IndexerTrainer::Create(
     return absl::InvalidArgumentError("IndexerTrainer: null indexer or corpus");
   }
   auto bad = [](const char* field, auto v, const char* expected) {
-    return absl::InvalidArgumentError(absl::StrCat("train-indexer: ", field, "=", v, ": expected ",
-                                                   expected));
+    return absl::InvalidArgumentError(
+        absl::StrCat("train-indexer: ", field, "=", v, ": expected ", expected));
   };
   const SamplingOptions& s = options.sampling;
   if (s.tau < 1) return bad("tau", s.tau, ">= 1");
@@ -59,6 +63,7 @@ absl::StatusOr<std::unique_ptr<IndexerTrainer>> IndexerTrainer::Create(
   }
   if (options.val_stride < 1) return bad("val-stride", options.val_stride, ">= 1");
   if (options.max_steps < 0) return bad("max-steps", options.max_steps, ">= 0");
+  if (options.patience < 0) return bad("patience", options.patience, ">= 0");
   if (indexer->n_targets() != corpus->n_targets()) {
     return absl::InvalidArgumentError(absl::StrCat("train-indexer: the indexer has ",
                                                    indexer->n_targets(), " targets, the labels ",
@@ -78,7 +83,8 @@ absl::StatusOr<std::unique_ptr<IndexerTrainer>> IndexerTrainer::Create(
   for (size_t d = 0; d < corpus->documents.size(); ++d) {
     const DocumentLabels& l = corpus->documents[d].labels;
     const int64_t T = l.n_tokens();
-    const int64_t n_val = static_cast<int64_t>(std::ceil(options.val_fraction * static_cast<double>(T)));
+    const int64_t n_val =
+        static_cast<int64_t>(std::ceil(options.val_fraction * static_cast<double>(T)));
     first_val.push_back(T - n_val);
     for (int64_t t = 0; t < T - n_val; ++t) {
       if (IsTrainableToken(l, t, s.tau)) tr->train_tokens_.push_back({static_cast<int32_t>(d), t});
@@ -130,6 +136,9 @@ absl::Status IndexerTrainer::Resume() {
                                                    total_steps(), " steps"));
   }
   state_ = std::move(s);
+  // Patience is not part of the fingerprint: a resumed run may raise it (or turn it off) to go on.
+  state_.best.early_stopped = options_.patience > 0 && state_.best.since >= options_.patience &&
+                              state_.step < total_steps();
   return absl::OkStatus();
 }
 
@@ -146,9 +155,9 @@ std::vector<TrainSample> IndexerTrainer::BatchSamples(int64_t epoch, int64_t ind
         for (int64_t i = i0; i < i1; ++i) {
           TrainSample& s = out[static_cast<size_t>(i)];
           s.token = train_tokens_[static_cast<size_t>(order[static_cast<size_t>(begin + i)])];
-          std::mt19937_64 srng = DerivedRng(options_.seed, kSampleStream,
-                                            static_cast<uint64_t>(epoch),
-                                            static_cast<uint64_t>(begin + i));
+          std::mt19937_64 srng =
+              DerivedRng(options_.seed, kSampleStream, static_cast<uint64_t>(epoch),
+                         static_cast<uint64_t>(begin + i));
           BuildTrainSample(corpus_->documents[static_cast<size_t>(s.token.doc)].labels,
                            s.token.token, options_.sampling, srng, &s.entries);
         }
@@ -166,59 +175,97 @@ absl::StatusOr<double> IndexerTrainer::LossAndGrads(absl::Span<const TrainSample
   if (n_entries == 0) return absl::InvalidArgumentError("train-indexer: a batch with no entries");
   const double grad_scale = 1.0 / (static_cast<double>(n_entries) * static_cast<double>(nt));
   act_.resize(static_cast<size_t>(nt));
+  dq_.resize(static_cast<size_t>(nt));
+  dw_.resize(static_cast<size_t>(nt));
   h_.resize(static_cast<size_t>(B * d));
   pos_.resize(static_cast<size_t>(B));
+  tokens_.resize(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const TokenRef& tok = samples[static_cast<size_t>(b)].token;
+    tokens_[static_cast<size_t>(b)] = tok;
+    pos_[static_cast<size_t>(b)] = corpus_->documents[static_cast<size_t>(tok.doc)]
+                                       .labels.positions[static_cast<size_t>(tok.token)];
+  }
+  FM_RETURN_IF_ERROR(store_->GatherHidden(tokens_, &batch_hidden_));
+  // Target t's rows [B][d] of the batch's hidden states.
+  auto target_rows = [&](int64_t t) {
+    for (int64_t b = 0; b < B; ++b) {
+      std::copy_n(batch_hidden_.data() + (b * nt + t) * d, d, h_.begin() + b * d);
+    }
+  };
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t H = indexer_->target(t).n_heads;
+    target_rows(t);
+    FM_RETURN_IF_ERROR(
+        indexer_->QueryForward(t, h_.data(), pos_.data(), B, &act_[static_cast<size_t>(t)]));
+    dq_[static_cast<size_t>(t)].assign(static_cast<size_t>(B * H * DI), 0.0f);
+    dw_[static_cast<size_t>(t)].assign(static_cast<size_t>(B * H), 0.0f);
+  }
+  // The batch's documents in order of first appearance: each one's keys are loaded once and its
+  // samples scored on every target while they are held (a streamed corpus keeps only a few
+  // documents' keys). Every (target, sample) writes its own loss and gradient slots, so the order
+  // does not change any value.
+  std::vector<std::pair<int32_t, std::vector<int64_t>>> groups;
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t doc = samples[static_cast<size_t>(b)].token.doc;
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == doc; });
+    if (it == groups.end()) {
+      groups.push_back({doc, {}});
+      it = groups.end() - 1;
+    }
+    it->second.push_back(b);
+  }
+  std::vector<double> loss(static_cast<size_t>(nt * B), 0.0);
+  std::vector<absl::Status> status(static_cast<size_t>(nt * B));
+  for (const auto& [doc, members] : groups) {
+    FM_ASSIGN_OR_RETURN(const FeatureStore::KeysHandle doc_keys, store_->Keys(doc));
+    const int64_t m = static_cast<int64_t>(members.size());
+    kernels::cpu::ParallelForOrInline(
+        indexer_->thread_pool(), nt * m, 1, [&](int64_t i0, int64_t i1) {
+          std::vector<float> keys, logits, dlogit;
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t t = i / m, b = members[static_cast<size_t>(i % m)];
+            const int64_t H = indexer_->target(t).n_heads;
+            const IndexerQueryBatch& act = act_[static_cast<size_t>(t)];
+            const TrainSample& s = samples[static_cast<size_t>(b)];
+            const std::vector<float>& all_keys = (*doc_keys)[static_cast<size_t>(t)];
+            const int64_t n = static_cast<int64_t>(s.entries.chunks.size());
+            keys.resize(static_cast<size_t>(n * DI));
+            for (int64_t j = 0; j < n; ++j) {
+              std::copy_n(all_keys.data() + s.entries.chunks[static_cast<size_t>(j)] * DI, DI,
+                          keys.begin() + j * DI);
+            }
+            logits.resize(static_cast<size_t>(n));
+            dlogit.resize(static_cast<size_t>(n));
+            const float* q = act.q.data() + b * H * DI;
+            const float* wv = act.w.data() + b * H;
+            absl::Status& st = status[static_cast<size_t>(t * B + b)];
+            st = indexer_->ScoreKeys(q, wv, H, keys.data(), n, logits.data());
+            if (!st.ok()) continue;
+            loss[static_cast<size_t>(t * B + b)] =
+                FocalBceSum(logits.data(), s.entries.labels.data(), s.entries.weights.data(), n,
+                            options_.gamma, grad_scale, dlogit.data());
+            ScoreKeysBackward(q, wv, H, DI, keys.data(), n, dlogit.data(),
+                              dq_[static_cast<size_t>(t)].data() + b * H * DI,
+                              dw_[static_cast<size_t>(t)].data() + b * H);
+          }
+        });
+  }
   double total = 0;
   for (int64_t t = 0; t < nt; ++t) {
-    const RetrieverWeights& w = indexer_->target(t);
-    const int64_t H = w.n_heads;
-    (*grads)[static_cast<size_t>(t)].ResetLike(w);
-    for (int64_t b = 0; b < B; ++b) {
-      const TokenRef& tok = samples[static_cast<size_t>(b)].token;
-      const TrainDocument& doc = corpus_->documents[static_cast<size_t>(tok.doc)];
-      pos_[static_cast<size_t>(b)] = doc.labels.positions[static_cast<size_t>(tok.token)];
-      std::copy_n(doc.token_hidden(tok.token, t, nt, d), d, h_.begin() + b * d);
-    }
-    IndexerQueryBatch& act = act_[static_cast<size_t>(t)];
-    FM_RETURN_IF_ERROR(indexer_->QueryForward(t, h_.data(), pos_.data(), B, &act));
-    dq_.assign(static_cast<size_t>(B * H * DI), 0.0f);
-    dw_.assign(static_cast<size_t>(B * H), 0.0f);
-    std::vector<double> loss(static_cast<size_t>(B), 0.0);
-    std::vector<absl::Status> status(static_cast<size_t>(B));
-    kernels::cpu::ParallelForOrInline(indexer_->thread_pool(), B, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<float> keys, logits, dlogit;
-      for (int64_t b = b0; b < b1; ++b) {
-        const TrainSample& s = samples[static_cast<size_t>(b)];
-        const TrainDocument& doc = corpus_->documents[static_cast<size_t>(s.token.doc)];
-        const std::vector<float>& all_keys = doc.keys[static_cast<size_t>(t)];
-        const int64_t n = static_cast<int64_t>(s.entries.chunks.size());
-        keys.resize(static_cast<size_t>(n * DI));
-        for (int64_t j = 0; j < n; ++j) {
-          std::copy_n(all_keys.data() + s.entries.chunks[static_cast<size_t>(j)] * DI, DI,
-                      keys.begin() + j * DI);
-        }
-        logits.resize(static_cast<size_t>(n));
-        dlogit.resize(static_cast<size_t>(n));
-        const float* q = act.q.data() + b * H * DI;
-        const float* wv = act.w.data() + b * H;
-        status[static_cast<size_t>(b)] = indexer_->ScoreKeys(q, wv, H, keys.data(), n, logits.data());
-        if (!status[static_cast<size_t>(b)].ok()) continue;
-        loss[static_cast<size_t>(b)] =
-            FocalBceSum(logits.data(), s.entries.labels.data(), s.entries.weights.data(), n,
-                        options_.gamma, grad_scale, dlogit.data());
-        ScoreKeysBackward(q, wv, H, DI, keys.data(), n, dlogit.data(), dq_.data() + b * H * DI,
-                          dw_.data() + b * H);
-      }
-    });
     double layer_sum = 0;
     for (int64_t b = 0; b < B; ++b) {
-      FM_RETURN_IF_ERROR(status[static_cast<size_t>(b)]);
-      layer_sum += loss[static_cast<size_t>(b)];
+      FM_RETURN_IF_ERROR(status[static_cast<size_t>(t * B + b)]);
+      layer_sum += loss[static_cast<size_t>(t * B + b)];
     }
     total += layer_sum / static_cast<double>(n_entries);
-    FM_RETURN_IF_ERROR(QueryBackward(*indexer_, t, h_.data(), pos_.data(), act, dq_.data(),
-                                     dw_.data(), &(*grads)[static_cast<size_t>(t)],
-                                     indexer_->thread_pool()));
+    (*grads)[static_cast<size_t>(t)].ResetLike(indexer_->target(t));
+    target_rows(t);
+    FM_RETURN_IF_ERROR(
+        QueryBackward(*indexer_, t, h_.data(), pos_.data(), act_[static_cast<size_t>(t)],
+                      dq_[static_cast<size_t>(t)].data(), dw_[static_cast<size_t>(t)].data(),
+                      &(*grads)[static_cast<size_t>(t)], indexer_->thread_pool()));
   }
   return total / static_cast<double>(nt);
 }
@@ -229,8 +276,8 @@ absl::StatusOr<StepStats> IndexerTrainer::OptimizerStep(absl::Span<const TrainSa
   std::vector<std::vector<float>*> g = GradPointers(grads_);
   st.grad_norm = GlobalGradNorm(g);
   if (!std::isfinite(st.grad_norm) || !std::isfinite(st.loss)) {
-    return absl::InternalError(absl::StrCat("train-indexer: step ", state_.step, ": loss ",
-                                            st.loss, ", gradient norm ", st.grad_norm,
+    return absl::InternalError(absl::StrCat("train-indexer: step ", state_.step, ": loss ", st.loss,
+                                            ", gradient norm ", st.grad_norm,
                                             " (diverged; lower --lr)"));
   }
   ClipGradNorm(g, st.grad_norm, options_.clip_norm);
@@ -244,27 +291,46 @@ absl::StatusOr<StepStats> IndexerTrainer::OptimizerStep(absl::Span<const TrainSa
     AdamWUpdate(options_.adam, st.lr, adam_step, gr.wq_a, &w.wq_a, &m.wq_a, &v.wq_a);
     AdamWUpdate(options_.adam, st.lr, adam_step, gr.q_norm, &w.q_norm, &m.q_norm, &v.q_norm);
     AdamWUpdate(options_.adam, st.lr, adam_step, gr.wq_b, &w.wq_b, &m.wq_b, &v.wq_b);
-    AdamWUpdate(options_.adam, st.lr, adam_step, gr.weights_proj, &w.weights_proj,
-                &m.weights_proj, &v.weights_proj);
+    AdamWUpdate(options_.adam, st.lr, adam_step, gr.weights_proj, &w.weights_proj, &m.weights_proj,
+                &v.weights_proj);
   }
   state_.step = adam_step;
   return st;
 }
 
 absl::StatusOr<ValidationMetrics> IndexerTrainer::Validate() {
-  return train::Validate(*indexer_, *corpus_, val_tokens_, options_.validation);
+  return train::Validate(*indexer_, *corpus_, store_.get(), val_tokens_, options_.validation);
 }
 
 absl::Status IndexerTrainer::RecordValidation(int64_t epoch, double train_loss, double seconds,
                                               double samples_per_s, const Logger& log,
                                               const EpochHook& on_epoch) {
   FM_ASSIGN_OR_RETURN(ValidationMetrics m, Validate());
-  nlohmann::json e = {{"epoch", epoch},
-                      {"step", state_.step},
-                      {"train_loss", epoch == 0 ? nlohmann::json(nullptr) : nlohmann::json(train_loss)},
-                      {"seconds", seconds},
-                      {"samples_per_second", samples_per_s},
-                      {"validation", m.ToJson()}};
+  nlohmann::json e = {
+      {"epoch", epoch},
+      {"step", state_.step},
+      {"train_loss", epoch == 0 ? nlohmann::json(nullptr) : nlohmann::json(train_loss)},
+      {"seconds", seconds},
+      {"samples_per_second", samples_per_s},
+      {"validation", m.ToJson()}};
+  // Best checkpoint and early stopping (spec §8): strictly better ensemble F1 wins, epoch 0 (the
+  // initial weights) included, so best.safetensors always exists after the first validation.
+  BestValidation& best = state_.best;
+  const bool improved = best.epoch < 0 || m.ensemble.f1 > best.f1;
+  if (improved) {
+    FM_RETURN_IF_ERROR(
+        WriteIndexerWeights(*indexer_, state_.step, out_dir_ / kBestIndexerFileName));
+    best.epoch = epoch;
+    best.step = state_.step;
+    best.f1 = m.ensemble.f1;
+    best.since = 0;
+  } else {
+    ++best.since;
+    // Patience running out at the last step stops nothing: not an early stop.
+    best.early_stopped =
+        options_.patience > 0 && best.since >= options_.patience && state_.step < total_steps();
+  }
+  e["best"] = improved;
   state_.history.push_back(e);
   if (log) {
     log(absl::StrFormat(
@@ -273,6 +339,12 @@ absl::Status IndexerTrainer::RecordValidation(int64_t epoch, double train_loss, 
         epoch, epoch == 0 ? std::string("initial,") : absl::StrFormat("loss %.5f,", train_loss),
         m.ensemble.f1, m.ensemble.precision, m.ensemble.recall, m.recall_at_k, m.keep_ratio,
         m.kmax_pages, m.recall_at_keep, m.n_tokens));
+    log(improved
+            ? absl::StrFormat("  best so far: saved %s", (out_dir_ / kBestIndexerFileName).string())
+            : absl::StrFormat("  no better than the best F1 %.4f (epoch %d) for %d "
+                              "validation(s)%s",
+                              best.f1, best.epoch, best.since,
+                              best.early_stopped ? ": stopping early (--patience)" : ""));
   }
   if (on_epoch) FM_RETURN_IF_ERROR(on_epoch(state_.history));
   return absl::OkStatus();
@@ -280,19 +352,25 @@ absl::Status IndexerTrainer::RecordValidation(int64_t epoch, double train_loss, 
 
 absl::Status IndexerTrainer::Run(const Logger& log, const EpochHook& on_epoch) {
   if (state_.history.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir_, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create ", out_dir_.string(), ": ", ec.message()));
+    }
     FM_RETURN_IF_ERROR(RecordValidation(0, 0, 0, 0, log, on_epoch));
   }
   if (log) {
-    log(absl::StrFormat("%d training tokens, %d validation tokens, %d steps/epoch x %d epochs; "
-                        "starting at step %d",
-                        n_train_tokens(), n_val_tokens(), steps_per_epoch_, options_.epochs,
-                        state_.step));
+    log(absl::StrFormat(
+        "%d training tokens, %d validation tokens, %d steps/epoch x %d epochs; "
+        "starting at step %d",
+        n_train_tokens(), n_val_tokens(), steps_per_epoch_, options_.epochs, state_.step));
   }
   double busy_seconds = 0;
   int64_t busy_samples = 0;
   auto epoch_start = std::chrono::steady_clock::now();
   int64_t epoch_samples = 0;
-  while (state_.step < total_steps()) {
+  while (state_.step < total_steps() && !state_.best.early_stopped) {
     const int64_t epoch = state_.step / steps_per_epoch_;
     const int64_t index = state_.step % steps_per_epoch_;
     const auto t0 = std::chrono::steady_clock::now();
@@ -313,6 +391,11 @@ absl::Status IndexerTrainer::Run(const Logger& log, const EpochHook& on_epoch) {
                                           static_cast<double>(epoch_samples) / std::max(secs, 1e-9),
                                           log, on_epoch));
       FM_RETURN_IF_ERROR(SaveCheckpoint(out_dir_, *indexer_, state_));
+      if (state_.best.early_stopped && log) {
+        log(absl::StrFormat("stopped early at step %d of %d: best F1 %.4f at epoch %d (step %d)",
+                            state_.step, total_steps(), state_.best.f1, state_.best.epoch,
+                            state_.best.step));
+      }
       epoch_start = std::chrono::steady_clock::now();
       epoch_samples = 0;
     } else if ((options_.checkpoint_every > 0 && state_.step % options_.checkpoint_every == 0) ||
@@ -320,7 +403,8 @@ absl::Status IndexerTrainer::Run(const Logger& log, const EpochHook& on_epoch) {
       FM_RETURN_IF_ERROR(SaveCheckpoint(out_dir_, *indexer_, state_));
     }
     if (options_.max_steps > 0 && state_.step >= options_.max_steps) {
-      if (log) log(absl::StrFormat("stopped at step %d (--max-steps); resume with --resume", state_.step));
+      if (log)
+        log(absl::StrFormat("stopped at step %d (--max-steps); resume with --resume", state_.step));
       break;
     }
   }

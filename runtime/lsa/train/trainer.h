@@ -8,7 +8,11 @@
 // gradient-norm clipping. After each epoch it validates on the held-out tokens (validation.h),
 // appends the report to the history, saves a checkpoint (train_checkpoint.h) and hands the
 // history to the caller (the CLI writes it as JSON and SVG). Epoch 0 of the history is the
-// initial indexer, before any step.
+// initial indexer, before any step. Whenever the validation's ensemble F1 improves on the best so
+// far (epoch 0 included), the weights are also saved as best.safetensors; with patience > 0,
+// training stops after that many validations in a row without improvement (spec §8).
+// Hidden states and keys come through a FeatureStore (feature_store.h): with a streamed corpus
+// only the batch's token records and a few documents' keys are resident.
 
 #include <cstdint>
 #include <filesystem>
@@ -22,6 +26,7 @@
 #include "absl/types/span.h"
 #include "runtime/lsa/memory_indexer.h"
 #include "runtime/lsa/train/adamw.h"
+#include "runtime/lsa/train/feature_store.h"
 #include "runtime/lsa/train/indexer_backward.h"
 #include "runtime/lsa/train/sampling.h"
 #include "runtime/lsa/train/train_checkpoint.h"
@@ -33,16 +38,18 @@ namespace fm::rt::train {
 struct TrainOptions {
   SamplingOptions sampling;
   AdamWOptions adam;
-  double gamma = 2.0;         // focal exponent
-  double clip_norm = 1.0;     // global gradient-norm clip
+  double gamma = 2.0;      // focal exponent
+  double clip_norm = 1.0;  // global gradient-norm clip
   int64_t epochs = 3;
   int64_t batch = 64;
   double val_fraction = 0.1;  // last fraction of each document's tokens held out
   int64_t val_stride = 4;     // every 4th held-out token is scored against all chunks
   uint64_t seed = 1;
-  int64_t max_steps = 0;      // > 0: stop with a checkpoint once this many steps are done in total
+  int64_t max_steps = 0;  // > 0: stop with a checkpoint once this many steps are done in total
   int64_t checkpoint_every = 0;  // > 0: also checkpoint every this many steps
+  int64_t patience = 0;          // > 0: stop after this many validations without a better F1
   ValidationOptions validation;  // tau is taken from sampling.tau
+  FeatureStoreOptions store;     // memory bounds of a streamed corpus
 };
 
 // One sample ready for the loss: its token and scored entries.
@@ -87,6 +94,7 @@ class IndexerTrainer {
 
   MemoryIndexer& indexer() { return *indexer_; }
   const TrainState& state() const { return state_; }
+  const FeatureStore& store() const { return *store_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t total_steps() const { return steps_per_epoch_ * options_.epochs; }
   int64_t n_train_tokens() const { return static_cast<int64_t>(train_tokens_.size()); }
@@ -100,11 +108,11 @@ class IndexerTrainer {
   std::map<std::string, std::string> Fingerprint() const;
   absl::StatusOr<StepStats> OptimizerStep(absl::Span<const TrainSample> samples);
   absl::Status RecordValidation(int64_t epoch, double train_loss, double seconds,
-                                 double samples_per_s, const Logger& log,
-                                 const EpochHook& on_epoch);
+                                double samples_per_s, const Logger& log, const EpochHook& on_epoch);
 
   std::unique_ptr<MemoryIndexer> indexer_;
   const TrainCorpus* corpus_;
+  std::unique_ptr<FeatureStore> store_;
   TrainOptions options_;
   std::filesystem::path out_dir_;
   std::vector<TokenRef> train_tokens_, val_tokens_;
@@ -114,7 +122,9 @@ class IndexerTrainer {
   std::vector<RetrieverGrads> grads_;
   // Scratch of LossAndGrads.
   std::vector<IndexerQueryBatch> act_;
-  std::vector<float> h_, dq_, dw_;
+  std::vector<TokenRef> tokens_;
+  std::vector<float> batch_hidden_, h_;      // [B][n_targets][d], one target's [B][d]
+  std::vector<std::vector<float>> dq_, dw_;  // per target
   std::vector<int64_t> pos_;
 };
 

@@ -6,13 +6,13 @@
 
 #include "runtime/lsa/train/trainer.h"
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "kernels/cpu/thread_pool.h"
 #include "runtime/lsa/train/train_test_util.h"
@@ -52,8 +52,7 @@ class TrainerTest : public ::testing::Test {
   }
 
   std::unique_ptr<IndexerTrainer> Make(std::unique_ptr<MemoryIndexer> mi,
-                                       const std::filesystem::path& out,
-                                       const TrainOptions& o) {
+                                       const std::filesystem::path& out, const TrainOptions& o) {
     mi->UseThreadPool(&pool_);
     auto tr = IndexerTrainer::Create(std::move(mi), &corpus_, o, out);
     EXPECT_TRUE(tr.ok()) << tr.status();
@@ -129,6 +128,115 @@ TEST_F(TrainerTest, InterruptedRunResumesToTheSameResult) {
     EXPECT_EQ(a->state().history[i]["validation"], c->state().history[i]["validation"]) << i;
     EXPECT_EQ(a->state().history[i]["train_loss"], c->state().history[i]["train_loss"]) << i;
   }
+  // The best so far survived the interruption.
+  EXPECT_EQ(a->state().best.ToJson(), c->state().best.ToJson());
+  EXPECT_EQ(rt::testing::ReadBytes(full.path() / kBestIndexerFileName),
+            rt::testing::ReadBytes(parts.path() / kBestIndexerFileName));
+}
+
+// The index of the first history entry with the highest ensemble F1.
+size_t ArgmaxF1(const nlohmann::json& history) {
+  size_t best = 0;
+  for (size_t i = 1; i < history.size(); ++i) {
+    if (history[i]["validation"]["ensemble_mean"]["f1"].get<double>() >
+        history[best]["validation"]["ensemble_mean"]["f1"].get<double>()) {
+      best = i;
+    }
+  }
+  return best;
+}
+
+TEST_F(TrainerTest, BestCheckpointHoldsTheWeightsOfTheBestValidationF1) {
+  rt::testing::ScratchDir out("trainer_best");
+  TrainOptions o = options_;
+  o.epochs = 4;
+  auto tr = Make(InitialIndexer(), out.path(), o);
+  ASSERT_TRUE(tr);
+  ASSERT_TRUE(tr->Run(nullptr, nullptr).ok());
+  const nlohmann::json& h = tr->state().history;
+  ASSERT_EQ(h.size(), 5u);
+  const size_t arg = ArgmaxF1(h);
+  // This corpus peaks mid-run (at epoch 1), so the best is not simply the last weights.
+  ASSERT_GT(arg, 0u);
+  ASSERT_LT(arg, h.size() - 1);
+  const BestValidation& best = tr->state().best;
+  EXPECT_EQ(best.epoch, static_cast<int64_t>(arg));
+  EXPECT_EQ(best.step, h[arg]["step"].get<int64_t>());
+  EXPECT_EQ(best.f1, h[arg]["validation"]["ensemble_mean"]["f1"].get<double>());
+  EXPECT_FALSE(best.early_stopped);
+  double running = -1;
+  for (size_t i = 0; i < h.size(); ++i) {
+    const double f1 = h[i]["validation"]["ensemble_mean"]["f1"].get<double>();
+    EXPECT_EQ(h[i]["best"].get<bool>(), f1 > running) << i;
+    running = std::max(running, f1);
+  }
+  auto step = IndexerFileStep(out.path() / kBestIndexerFileName);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, best.step);
+  // The file holds those weights: validated again, it gives the recorded F1 exactly.
+  auto reloaded =
+      MemoryIndexer::FromSafetensors(out.path() / kBestIndexerFileName, config_, {0, 1});
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  rt::testing::ScratchDir other("trainer_best_check");
+  auto check = Make(std::move(*reloaded), other.path(), o);
+  ASSERT_TRUE(check);
+  auto m = check->Validate();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->ensemble.f1, best.f1);
+  EXPECT_NE(check->indexer().target(0).wq_a, tr->indexer().target(0).wq_a);
+}
+
+TEST_F(TrainerTest, PatienceStopsEarlyAndResumeKeepsTheBest) {
+  rt::testing::ScratchDir full("trainer_nopatience"), early("trainer_patience");
+  TrainOptions o = options_;
+  o.epochs = 8;
+  auto a = Make(InitialIndexer(), full.path(), o);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->Run(nullptr, nullptr).ok());
+  ASSERT_EQ(a->state().step, a->total_steps());
+  const int64_t best_epoch = a->state().best.epoch;
+  ASSERT_LT(best_epoch + 2, o.epochs);  // two validations without improvement happen
+
+  TrainOptions p = o;
+  p.patience = 2;
+  auto b = Make(InitialIndexer(), early.path(), p);
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->Run(nullptr, nullptr).ok());
+  EXPECT_TRUE(b->state().best.early_stopped);
+  EXPECT_EQ(b->state().best.since, 2);
+  EXPECT_EQ(b->state().best.epoch, best_epoch);
+  EXPECT_EQ(b->state().step, (best_epoch + 2) * b->steps_per_epoch());
+  EXPECT_EQ(b->state().history.size(), static_cast<size_t>(best_epoch + 3));
+  b.reset();
+
+  // Resumed with the same patience: nothing more to do.
+  auto c = Make(LoadSaved(early.path()), early.path(), p);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Resume().ok());
+  EXPECT_TRUE(c->state().best.early_stopped);
+  const int64_t stopped_at = c->state().step;
+  ASSERT_TRUE(c->Run(nullptr, nullptr).ok());
+  EXPECT_EQ(c->state().step, stopped_at);
+  c.reset();
+  // Resumed with patience off: it goes on to the end, keeping the best so far, and ends where the
+  // uninterrupted run without patience ends.
+  auto d = Make(LoadSaved(early.path()), early.path(), o);
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(d->Resume().ok());
+  EXPECT_FALSE(d->state().best.early_stopped);
+  ASSERT_TRUE(d->Run(nullptr, nullptr).ok());
+  EXPECT_EQ(d->state().step, d->total_steps());
+  ExpectSameWeights(a->indexer(), d->indexer());
+  EXPECT_EQ(a->state().best.ToJson(), d->state().best.ToJson());
+  EXPECT_EQ(rt::testing::ReadBytes(full.path() / kBestIndexerFileName),
+            rt::testing::ReadBytes(early.path() / kBestIndexerFileName));
+  // A negative patience is refused.
+  TrainOptions bad = o;
+  bad.patience = -1;
+  auto mi = InitialIndexer();
+  auto tr = IndexerTrainer::Create(std::move(mi), &corpus_, bad, early.path());
+  EXPECT_EQ(tr.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(tr.status().message().find("patience"), std::string::npos) << tr.status();
 }
 
 TEST_F(TrainerTest, BadCheckpointsAreRefusedNamingTheFile) {
@@ -179,6 +287,26 @@ TEST_F(TrainerTest, BadCheckpointsAreRefusedNamingTheFile) {
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find("step 7"), std::string::npos) << s;
   rt::testing::WriteBytes(weights, weight_bytes);
+  // A corrupt or missing best.safetensors (the state records the best at step 0).
+  const std::filesystem::path best = out.path() / kBestIndexerFileName;
+  const std::string best_bytes = rt::testing::ReadBytes(best);
+  rt::testing::WriteBytes(best, best_bytes.substr(0, best_bytes.size() / 2));
+  s = resume(options_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find(kBestIndexerFileName), std::string::npos) << s;
+  std::filesystem::remove(best);
+  s = resume(options_);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(kBestIndexerFileName), std::string::npos) << s;
+  // Best weights of another step at or before the state's: refused; after it (a save that the
+  // state did not record yet, redone by the resumed run): accepted.
+  ASSERT_TRUE(WriteIndexerWeights(*other, 1, best).ok());
+  s = resume(options_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find(kBestIndexerFileName), std::string::npos) << s;
+  ASSERT_TRUE(WriteIndexerWeights(*other, 9, best).ok());
+  EXPECT_TRUE(resume(options_).ok());
+  rt::testing::WriteBytes(best, best_bytes);
   // Different settings.
   TrainOptions other_batch = options_;
   other_batch.batch = 4;
@@ -195,36 +323,28 @@ TEST_F(TrainerTest, BadCheckpointsAreRefusedNamingTheFile) {
 TEST_F(TrainerTest, LabelFilesLoadIntoTheCorpus) {
   rt::testing::ScratchDir dir("trainer_labels");
   const TrainDocument& src = corpus_.documents[0];
-  labels::LabelFileHeader h;
-  h.hidden_size = config_.hidden_size;
-  h.index_head_dim = config_.index_head_dim;
-  h.index_n_heads = config_.index_n_heads;
-  h.n_csa_layers = 2;
-  h.targets = corpus_.targets;
-  h.constants.min_layers = 1;
-  auto w = labels::LabelFileWriter::Create(dir.path() / "a.fmlabels", h);
-  ASSERT_TRUE(w.ok()) << w.status();
-  const int64_t d = config_.hidden_size, T = src.labels.n_tokens();
-  for (int64_t t = 0; t < T; ++t) {
-    std::vector<absl::Span<const float>> hid;
-    for (int64_t k = 0; k < 2; ++k) hid.push_back(absl::MakeConstSpan(src.token_hidden(t, k, 2, d), d));
-    std::vector<labels::GoldenChunk> g;
-    for (int64_t i = src.labels.ptr[t]; i < src.labels.ptr[t + 1]; ++i) {
-      g.push_back({src.labels.chunks[static_cast<size_t>(i)], 1});
-    }
-    ASSERT_TRUE((*w)->AppendToken(src.labels.positions[t], 1, hid, g).ok());
-  }
-  for (int64_t k = 0; k < 2; ++k) {
-    ASSERT_TRUE((*w)->AppendIndexKeys(k, src.keys[k].data(), src.labels.n_chunks).ok());
-  }
-  ASSERT_TRUE((*w)->Finish().ok());
-  auto loaded = LoadTrainCorpus({dir.path()}, config_, 0.8);
+  testing::WriteLabelFiles(config_, corpus_, dir.path());
+  std::filesystem::rename(dir.path() / "doc_000.fmlabels", dir.path() / "a.fmlabels");
+  // Streamed (the default): the labels only.
+  auto streamed = LoadTrainCorpus({dir.path()}, config_, 0.8);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  ASSERT_EQ(streamed->documents.size(), 1u);
+  EXPECT_TRUE(streamed->documents[0].streamed);
+  EXPECT_TRUE(streamed->documents[0].hidden.empty());
+  EXPECT_TRUE(streamed->documents[0].keys.empty());
+  EXPECT_EQ(streamed->documents[0].labels.ptr, src.labels.ptr);
+  EXPECT_EQ(streamed->documents[0].labels.chunks, src.labels.chunks);
+  EXPECT_EQ(streamed->documents[0].labels.trivial, src.labels.trivial);
+  EXPECT_EQ(streamed->feature_bytes(), corpus_.feature_bytes());
+  EXPECT_LT(streamed->label_bytes(), corpus_.feature_bytes() / 10);
+  auto loaded = LoadTrainCorpus({dir.path()}, config_, 0.8, CorpusStorage::kInMemory);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_EQ(loaded->documents.size(), 1u);
   const TrainDocument& got = loaded->documents[0];
   EXPECT_EQ(got.labels.positions, src.labels.positions);
   EXPECT_EQ(got.labels.visible, src.labels.visible);
   EXPECT_EQ(got.labels.ptr, src.labels.ptr);
+  EXPECT_FALSE(got.streamed);
   EXPECT_EQ(got.hidden, src.hidden);
   EXPECT_EQ(got.keys, src.keys);
   // A model with another hidden size is refused naming the file.
@@ -236,9 +356,13 @@ TEST_F(TrainerTest, LabelFilesLoadIntoTheCorpus) {
   // A truncated label file is refused.
   const std::string bytes = rt::testing::ReadBytes(dir.path() / "a.fmlabels");
   rt::testing::WriteBytes(dir.path() / "a.fmlabels", bytes.substr(0, bytes.size() - 10));
-  EXPECT_FALSE(LoadTrainCorpus({dir.path()}, config_, 0.8).ok());
+  for (CorpusStorage storage : {CorpusStorage::kStreamed, CorpusStorage::kInMemory}) {
+    auto truncated = LoadTrainCorpus({dir.path()}, config_, 0.8, storage);
+    EXPECT_FALSE(truncated.ok());
+    EXPECT_NE(truncated.status().message().find("a.fmlabels"), std::string::npos)
+        << truncated.status();
+  }
 }
 
 }  // namespace
 }  // namespace fm::rt::train
-

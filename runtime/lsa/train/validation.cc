@@ -34,8 +34,12 @@ void Add(const ClassMetrics& from, ClassMetrics* to) {
 }
 
 nlohmann::json ClassJson(const ClassMetrics& m) {
-  return {{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1},
-          {"tp", m.tp},               {"fp", m.fp},         {"fn", m.fn}};
+  return {{"precision", m.precision},
+          {"recall", m.recall},
+          {"f1", m.f1},
+          {"tp", m.tp},
+          {"fp", m.fp},
+          {"fn", m.fn}};
 }
 
 }  // namespace
@@ -73,7 +77,7 @@ std::vector<TokenRef> ValidationTokens(const TrainCorpus& corpus,
 }
 
 absl::StatusOr<ValidationMetrics> Validate(MemoryIndexer& indexer, const TrainCorpus& corpus,
-                                           const std::vector<TokenRef>& tokens,
+                                           FeatureStore* store, const std::vector<TokenRef>& tokens,
                                            const ValidationOptions& options) {
   const int64_t nt = corpus.n_targets(), d = corpus.hidden_size, DI = corpus.index_head_dim;
   ValidationMetrics out;
@@ -82,7 +86,7 @@ absl::StatusOr<ValidationMetrics> Validate(MemoryIndexer& indexer, const TrainCo
   double keep_sum = 0;
   constexpr int64_t kBlock = 32;  // tokens scored together (bounds the probability buffers)
   std::vector<IndexerQueryBatch> act(static_cast<size_t>(nt));
-  std::vector<float> h;
+  std::vector<float> h, block_hidden;
   std::vector<int64_t> pos;
   for (size_t b0 = 0; b0 < tokens.size();) {
     // A block holds tokens of one document, so each target's query path runs as one batch.
@@ -92,13 +96,17 @@ absl::StatusOr<ValidationMetrics> Validate(MemoryIndexer& indexer, const TrainCo
     const int64_t n = static_cast<int64_t>(b1 - b0);
     pos.resize(static_cast<size_t>(n));
     h.resize(static_cast<size_t>(n * d));
+    FM_RETURN_IF_ERROR(store->GatherHidden(
+        absl::MakeConstSpan(tokens).subspan(b0, static_cast<size_t>(n)), &block_hidden));
+    FM_ASSIGN_OR_RETURN(const FeatureStore::KeysHandle doc_keys, store->Keys(tokens[b0].doc));
     for (int64_t t = 0; t < nt; ++t) {
       for (int64_t i = 0; i < n; ++i) {
         const int64_t tok = tokens[b0 + static_cast<size_t>(i)].token;
         pos[static_cast<size_t>(i)] = doc.labels.positions[static_cast<size_t>(tok)];
-        std::copy_n(doc.token_hidden(tok, t, nt, d), d, h.begin() + i * d);
+        std::copy_n(block_hidden.data() + (i * nt + t) * d, d, h.begin() + i * d);
       }
-      FM_RETURN_IF_ERROR(indexer.QueryForward(t, h.data(), pos.data(), n, &act[static_cast<size_t>(t)]));
+      FM_RETURN_IF_ERROR(
+          indexer.QueryForward(t, h.data(), pos.data(), n, &act[static_cast<size_t>(t)]));
     }
     std::vector<TokenResult> results(static_cast<size_t>(n));
     auto score = [&](int64_t i0, int64_t i1) {
@@ -124,8 +132,8 @@ absl::StatusOr<ValidationMetrics> Validate(MemoryIndexer& indexer, const TrainCo
           const int64_t H = indexer.target(t).n_heads;
           std::vector<float>& p = probs[static_cast<size_t>(t)];
           p.resize(static_cast<size_t>(vis));
-          r.status = indexer.ScoreKeys(a.q.data() + i * H * DI, a.w.data() + i * H,
-                                       H, doc.keys[static_cast<size_t>(t)].data(), vis, p.data());
+          r.status = indexer.ScoreKeys(a.q.data() + i * H * DI, a.w.data() + i * H, H,
+                                       (*doc_keys)[static_cast<size_t>(t)].data(), vis, p.data());
           if (!r.status.ok()) return;
           for (int64_t j = 0; j < vis; ++j) {
             p[static_cast<size_t>(j)] = 1.0f / (1.0f + std::exp(-p[static_cast<size_t>(j)]));
@@ -149,13 +157,14 @@ absl::StatusOr<ValidationMetrics> Validate(MemoryIndexer& indexer, const TrainCo
                            const float my = mean[static_cast<size_t>(y)];
                            return mx > my || (mx == my && x < y);
                          });
-        for (int64_t j = 0; j < k; ++j) r.pos_in_top_k += is_pos[static_cast<size_t>(order[static_cast<size_t>(j)])];
+        for (int64_t j = 0; j < k; ++j)
+          r.pos_in_top_k += is_pos[static_cast<size_t>(order[static_cast<size_t>(j)])];
         // The runtime page policy.
-        r.status = sched::ComputePageDensity(spans, vis, options.policy.threshold,
-                                             options.geometry, &density);
+        r.status = sched::ComputePageDensity(spans, vis, options.policy.threshold, options.geometry,
+                                             &density);
         if (!r.status.ok()) return;
-        r.kmax = sched::EffectiveKmaxPages(options.policy, sched::PagesForChunks(vis, options.geometry),
-                                           options.kmax_max_pages);
+        r.kmax = sched::EffectiveKmaxPages(
+            options.policy, sched::PagesForChunks(vis, options.geometry), options.kmax_max_pages);
         r.status = sched::SelectPages(density, vis, options.policy, r.kmax, options.geometry, &sel);
         if (!r.status.ok()) return;
         for (sched::PageIndex page : sel.ascending) {
@@ -174,7 +183,8 @@ absl::StatusOr<ValidationMetrics> Validate(MemoryIndexer& indexer, const TrainCo
       FM_RETURN_IF_ERROR(r.status);
       if (!r.scored) continue;
       ++out.n_tokens;
-      for (int64_t t = 0; t < nt; ++t) Add(r.layers[static_cast<size_t>(t)], &out.layers[static_cast<size_t>(t)]);
+      for (int64_t t = 0; t < nt; ++t)
+        Add(r.layers[static_cast<size_t>(t)], &out.layers[static_cast<size_t>(t)]);
       Add(r.ensemble, &out.ensemble);
       pos_total += r.n_pos;
       pos_top_k += r.pos_in_top_k;

@@ -15,16 +15,12 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "runtime/lsa/memory_indexer.h"
+#include "runtime/lsa/train/feature_store.h"
 #include "runtime/lsa/train/train_corpus.h"
 #include "scheduler/geometry.h"
 #include "scheduler/selection_policy.h"
 
 namespace fm::rt::train {
-
-struct TokenRef {
-  int32_t doc = 0;
-  int64_t token = 0;
-};
 
 struct ValidationOptions {
   int64_t tau = 64;
@@ -58,7 +54,9 @@ struct ValidationMetrics {
 std::vector<TokenRef> ValidationTokens(const TrainCorpus& corpus,
                                        const std::vector<int64_t>& first_val_token, int64_t stride);
 
+// `store` serves the hidden states and keys of `corpus` (one document's keys held at a time).
 absl::StatusOr<ValidationMetrics> Validate(MemoryIndexer& indexer, const TrainCorpus& corpus,
+                                           FeatureStore* store,
                                            const std::vector<TokenRef>& tokens,
                                            const ValidationOptions& options);
 
