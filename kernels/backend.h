@@ -209,26 +209,36 @@ struct IndexKeyCodecParams {
   uint8_t* bytes = nullptr;  // [n_entries][dim + 4]
 };
 
-// The op interface. Implementations: kernels/cpu/cpu_backend.h (fp32 reference).
+// Every op of the interface as X(Name, ParamsType), one list for the interface and each backend:
+// a backend's class body says FM_KERNEL_BACKEND_OPS(FM_KERNEL_OP_OVERRIDE) and its .cc/.cu defines
+// OpStatus <Backend>::<Name>(const <ParamsType>& p) for every entry.
+#define FM_KERNEL_BACKEND_OPS(X)             \
+  X(Linear, LinearParams)                    \
+  X(RmsNorm, RmsNormParams)                  \
+  X(Rope, RopeParams)                        \
+  X(Hadamard, HadamardParams)                \
+  X(HcPre, HcPreParams)                      \
+  X(HcPost, HcPostParams)                    \
+  X(SoftmaxPool, SoftmaxPoolParams)          \
+  X(SinkAttention, SinkAttentionParams)      \
+  X(IndexerScore, IndexerScoreParams)        \
+  X(TopK, TopKParams)                        \
+  X(Route, RouteParams)                      \
+  X(Swiglu, SwigluParams)                    \
+  X(QuantizeKv, KvCodecParams)               \
+  X(DequantizeKv, KvCodecParams)             \
+  X(QuantizeIndexKey, IndexKeyCodecParams)   \
+  X(DequantizeIndexKey, IndexKeyCodecParams)
+
+#define FM_KERNEL_OP_PURE(name, params) virtual OpStatus name(const params& p) = 0;
+#define FM_KERNEL_OP_OVERRIDE(name, params) OpStatus name(const params& p) override;
+
+// The op interface. Implementations: kernels/cpu/cpu_backend.h (fp32 reference) and
+// kernels/cuda/cuda_backend.h.
 class KernelBackend {
  public:
   virtual ~KernelBackend() = default;
-  virtual OpStatus Linear(const LinearParams& p) = 0;
-  virtual OpStatus RmsNorm(const RmsNormParams& p) = 0;
-  virtual OpStatus Rope(const RopeParams& p) = 0;
-  virtual OpStatus Hadamard(const HadamardParams& p) = 0;
-  virtual OpStatus HcPre(const HcPreParams& p) = 0;
-  virtual OpStatus HcPost(const HcPostParams& p) = 0;
-  virtual OpStatus SoftmaxPool(const SoftmaxPoolParams& p) = 0;
-  virtual OpStatus SinkAttention(const SinkAttentionParams& p) = 0;
-  virtual OpStatus IndexerScore(const IndexerScoreParams& p) = 0;
-  virtual OpStatus TopK(const TopKParams& p) = 0;
-  virtual OpStatus Route(const RouteParams& p) = 0;
-  virtual OpStatus Swiglu(const SwigluParams& p) = 0;
-  virtual OpStatus QuantizeKv(const KvCodecParams& p) = 0;
-  virtual OpStatus DequantizeKv(const KvCodecParams& p) = 0;
-  virtual OpStatus QuantizeIndexKey(const IndexKeyCodecParams& p) = 0;
-  virtual OpStatus DequantizeIndexKey(const IndexKeyCodecParams& p) = 0;
+  FM_KERNEL_BACKEND_OPS(FM_KERNEL_OP_PURE)
 };
 
 // Bytes of one FP8 KV entry (see KvCodecParams).

@@ -17,22 +17,7 @@ class CpuBackend final : public KernelBackend {
 
   ThreadPool* pool() const { return pool_; }
 
-  OpStatus Linear(const LinearParams& p) override;
-  OpStatus RmsNorm(const RmsNormParams& p) override;
-  OpStatus Rope(const RopeParams& p) override;
-  OpStatus Hadamard(const HadamardParams& p) override;
-  OpStatus HcPre(const HcPreParams& p) override;
-  OpStatus HcPost(const HcPostParams& p) override;
-  OpStatus SoftmaxPool(const SoftmaxPoolParams& p) override;
-  OpStatus SinkAttention(const SinkAttentionParams& p) override;
-  OpStatus IndexerScore(const IndexerScoreParams& p) override;
-  OpStatus TopK(const TopKParams& p) override;
-  OpStatus Route(const RouteParams& p) override;
-  OpStatus Swiglu(const SwigluParams& p) override;
-  OpStatus QuantizeKv(const KvCodecParams& p) override;
-  OpStatus DequantizeKv(const KvCodecParams& p) override;
-  OpStatus QuantizeIndexKey(const IndexKeyCodecParams& p) override;
-  OpStatus DequantizeIndexKey(const IndexKeyCodecParams& p) override;
+  FM_KERNEL_BACKEND_OPS(FM_KERNEL_OP_OVERRIDE)  // the ops, listed in kernels/backend.h
 
  private:
   ThreadPool* pool_;

@@ -31,22 +31,7 @@ class CudaBackend final : public KernelBackend {
     workspace_bytes_ = device_ptr != nullptr ? bytes : 0;
   }
 
-  OpStatus Linear(const LinearParams& p) override;
-  OpStatus RmsNorm(const RmsNormParams& p) override;
-  OpStatus Rope(const RopeParams& p) override;
-  OpStatus Hadamard(const HadamardParams& p) override;
-  OpStatus HcPre(const HcPreParams& p) override;
-  OpStatus HcPost(const HcPostParams& p) override;
-  OpStatus SoftmaxPool(const SoftmaxPoolParams& p) override;
-  OpStatus SinkAttention(const SinkAttentionParams& p) override;
-  OpStatus IndexerScore(const IndexerScoreParams& p) override;
-  OpStatus TopK(const TopKParams& p) override;
-  OpStatus Route(const RouteParams& p) override;
-  OpStatus Swiglu(const SwigluParams& p) override;
-  OpStatus QuantizeKv(const KvCodecParams& p) override;
-  OpStatus DequantizeKv(const KvCodecParams& p) override;
-  OpStatus QuantizeIndexKey(const IndexKeyCodecParams& p) override;
-  OpStatus DequantizeIndexKey(const IndexKeyCodecParams& p) override;
+  FM_KERNEL_BACKEND_OPS(FM_KERNEL_OP_OVERRIDE)  // the ops, listed in kernels/backend.h
 
  private:
   cudaStream_t stream_;

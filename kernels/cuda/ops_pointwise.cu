@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "kernels/cuda/device_codecs.h"
 #include "kernels/cuda/ops.cuh"
+#include "kernels/fp8_entry_codecs.h"
 
 namespace fm::kernels::cuda {
 namespace {
@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(kThreads) swiglu_kernel(SwigluParams p) {
   p.out[i] = __fmul_rn(__fmul_rn(silu, u), rs);
 }
 
-// Codecs: one thread per entry running the shared per-entry code (device_codecs.h).
+// Codecs: one thread per entry running the shared per-entry code (kernels/fp8_entry_codecs.h).
 __global__ void __launch_bounds__(kThreads) quantize_kv_kernel(KvCodecParams p) {
   const int64_t n = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
   if (n >= p.n_entries) return;

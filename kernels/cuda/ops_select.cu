@@ -19,6 +19,21 @@ __device__ float WarpSum(float v) {
   return v;
 }
 
+// x . r over `dim` dims, summed across the warp: each lane holds dims lane, lane + 32, ... of r in
+// registers (r[m] is dim m * 32 + lane) and reads the same dims of x. Inlined so r stays in
+// registers.
+template <int kSlots>
+__device__ __forceinline__ float WarpDot(const float* x, const float (&r)[kSlots], int64_t dim,
+                                         int lane) {
+  float part = 0.0f;
+#pragma unroll
+  for (int m = 0; m < kSlots; ++m) {
+    const int64_t d = m * 32 + lane;
+    if (d < dim) part = fmaf(x[d], r[m], part);
+  }
+  return WarpSum(part);
+}
+
 // ---- IndexerScore: one warp per key; the key lives in registers, 32 dims per lane-slot. ----
 constexpr int kMaxDimSlots = static_cast<int>(kCudaIndexerMaxDim / 32);
 
@@ -49,14 +64,8 @@ __global__ void __launch_bounds__(kThreads) indexer_score_kernel(IndexerScorePar
   }
   float score = 0.0f;
   for (int64_t h = 0; h < p.n_heads; ++h) {
-    const float* q = p.q + h * p.dim;
-    float part = 0.0f;
-#pragma unroll
-    for (int m = 0; m < kMaxDimSlots; ++m) {
-      const int64_t d = m * 32 + lane;
-      if (d < p.dim) part = fmaf(q[d], k[m], part);
-    }
-    const float dot = WarpSum(part) * key_scale;  // a positive scale commutes with the ReLU
+    // A positive scale commutes with the ReLU.
+    const float dot = WarpDot(p.q + h * p.dim, k, p.dim, lane) * key_scale;
     if (dot > 0.0f) score += p.weights[h] * dot;
   }
   if (lane == 0) p.out[j] = score;
@@ -145,14 +154,7 @@ __global__ void __launch_bounds__(kThreads) sink_attention_kernel(SinkAttentionP
     qr[m] = d < p.head_dim ? q[d] : 0.0f;
   }
   auto logit = [&](int64_t s) {
-    const float* kv = p.kv + s * p.head_dim;
-    float part = 0.0f;
-#pragma unroll
-    for (int m = 0; m < kMaxHeadSlots; ++m) {
-      const int64_t d = m * 32 + lane;
-      if (d < p.head_dim) part = fmaf(qr[m], kv[d], part);
-    }
-    return WarpSum(part) * p.scale;
+    return WarpDot(p.kv + s * p.head_dim, qr, p.head_dim, lane) * p.scale;
   };
   float mx = -INFINITY;
   for (int64_t s = warp; s < p.n_kv; s += kWarps) mx = fmaxf(mx, logit(s));

@@ -24,34 +24,17 @@
 #include "traces/trace_file_reader.h"
 #include "runtime/weights/synth.h"
 #include "runtime/weights/test_util.h"
-#include "runtime/weights/tiny_checkpoint_test_util.h"
+#include "runtime/lsa/tiny_model_test_util.h"
 
 namespace fm::rt {
 namespace {
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public testing::TinyModelIndexerTest<EngineTest> {
+ public:
+  static constexpr const char* kCheckpointTag = "engine_test";
+  static constexpr uint64_t kCheckpointSeed = 13;
+
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new testing::TinyCheckpoint("engine_test", 13, "fp8");
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    ModelOptions options;
-    options.n_threads = 2;
-    auto model = Model::Load(dir_->path(), options);
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = std::move(*model);
-    auto ck = Checkpoint::Open(dir_->path());
-    ASSERT_TRUE(ck.ok()) << ck.status();
-    auto mi = MemoryIndexer::FromNative(**ck, DefaultTargetCsaIndices((*ck)->config()), {});
-    ASSERT_TRUE(mi.ok()) << mi.status();
-    indexer_ = std::move(*mi);
-  }
-
   static EngineConfig Config(SelectionMode mode, int32_t kmax, int32_t max_requests) {
     EngineConfig c;
     c.mode = mode;
@@ -75,40 +58,40 @@ class EngineTest : public ::testing::Test {
     return e.ok() ? std::move(*e) : nullptr;
   }
 
-  std::vector<int32_t> Prompt(int64_t n, uint32_t seed) const {
-    std::mt19937 rng(seed);
-    std::vector<int32_t> t(static_cast<size_t>(n));
-    for (auto& v : t) {
-      v = static_cast<int32_t>(rng() % static_cast<uint32_t>(model_->config().vocab_size));
-    }
-    return t;
+  // Two engines, made from `ca` and `cb`, each given the same 70-token prompt (seed `prompt_seed`)
+  // to decode 40 tokens, for step-by-step comparisons. Both start empty, so the request has the
+  // same `id` in each.
+  void MakeTwins(const EngineConfig& ca, const EngineConfig& cb, uint32_t prompt_seed,
+                 std::unique_ptr<Engine>* a, std::unique_ptr<Engine>* b, uint32_t* id) {
+    *a = Make(ca);
+    *b = Make(cb);
+    ASSERT_TRUE(*a && *b);
+    const std::vector<int32_t> prompt = Prompt(70, prompt_seed);
+    auto id_a = (*a)->AddRequest(prompt, 0, 40, 1);
+    auto id_b = (*b)->AddRequest(prompt, 0, 40, 1);
+    ASSERT_TRUE(id_a.ok()) << id_a.status();
+    ASSERT_TRUE(id_b.ok()) << id_b.status();
+    ASSERT_EQ(*id_a, *id_b);
+    *id = *id_a;
   }
 
-  static testing::TinyCheckpoint* dir_;
-  std::unique_ptr<Model> model_;
-  std::unique_ptr<MemoryIndexer> indexer_;
   sched::VirtualClock clock_;
 };
-testing::TinyCheckpoint* EngineTest::dir_ = nullptr;
 
 TEST_F(EngineTest, LsaWithKmaxCoveringEveryPageMatchesFullModeTokenForToken) {
-  auto full = Make(Config(SelectionMode::kFull, 0, 1));
-  auto lsa = Make(Config(SelectionMode::kLsa, 1000, 1));
-  ASSERT_TRUE(full && lsa);
-  const std::vector<int32_t> prompt = Prompt(70, 21);
-  auto a = full->AddRequest(prompt, 0, 40, 1);
-  auto b = lsa->AddRequest(prompt, 0, 40, 1);
-  ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_TRUE(b.ok()) << b.status();
+  std::unique_ptr<Engine> full, lsa;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTwins(Config(SelectionMode::kFull, 0, 1),
+                                    Config(SelectionMode::kLsa, 1000, 1), 21, &full, &lsa, &id));
   for (int step = 0; step < 40; ++step) {
     ASSERT_TRUE(full->Step().ok());
     auto rec = lsa->Step();
     ASSERT_TRUE(rec.ok()) << rec.status();
-    ASSERT_EQ(*full->LastLogits(*a), *lsa->LastLogits(*b)) << "step " << step;
+    ASSERT_EQ(*full->LastLogits(id), *lsa->LastLogits(id)) << "step " << step;
     EXPECT_EQ(rec->picks, rec->picks_resident) << "step " << step;
   }
-  EXPECT_EQ(*full->Generated(*a), *lsa->Generated(*b));
-  EXPECT_EQ(lsa->Generated(*b)->size(), 40u);
+  EXPECT_EQ(*full->Generated(id), *lsa->Generated(id));
+  EXPECT_EQ(lsa->Generated(id)->size(), 40u);
   EXPECT_GE(lsa->stats().cycles, 5);  // admission + a boundary every 8 steps
   EXPECT_GT(lsa->stats().bytes_verified, 0);
   EXPECT_EQ(lsa->active_requests(), 0);
@@ -166,20 +149,18 @@ TEST_F(EngineTest, EveryPagedModeDecodesWithinTheReserve) {
 }
 
 TEST_F(EngineTest, DecodeReadsTheHotPoolAndACorruptedCellFailsTheNextPublish) {
-  auto e = Make(Config(SelectionMode::kRecency, 1000, 1));
-  auto clean = Make(Config(SelectionMode::kRecency, 1000, 1));
-  ASSERT_TRUE(e && clean);
-  const std::vector<int32_t> prompt = Prompt(70, 31);
-  auto id = e->AddRequest(prompt, 0, 40, 1);
-  ASSERT_TRUE(id.ok()) << id.status();
-  ASSERT_TRUE(clean->AddRequest(prompt, 0, 40, 1).ok());
+  // `clean` decodes the same request untouched, the reference for e's logits.
+  std::unique_ptr<Engine> e, clean;
+  uint32_t id = 0;
+  const EngineConfig c = Config(SelectionMode::kRecency, 1000, 1);
+  ASSERT_NO_FATAL_FAILURE(MakeTwins(c, c, 31, &e, &clean, &id));
   // The slots hold the model's real entries (the tiny model's fp8 codec: 72 B), not a fixed 584.
   EXPECT_EQ(e->geometry().kv_entry_bytes, model_->CompressedEntryBytes());
   EXPECT_EQ(e->geometry().kv_entry_bytes, 72);
   ASSERT_TRUE(e->Step().ok());
   ASSERT_TRUE(clean->Step().ok());
-  ASSERT_EQ(*e->LastLogits(*id), *clean->LastLogits(*id));
-  auto table = e->scheduler()->LiveTable(sched::RequestId{*id});
+  ASSERT_EQ(*e->LastLogits(id), *clean->LastLogits(id));
+  auto table = e->scheduler()->LiveTable(sched::RequestId{id});
   ASSERT_TRUE(table.ok() && table->size() >= 2);
   // Page 0 stays resident in its slot (KMAX covers every page): give its cells page 1's bytes,
   // valid entries of other chunks. The first publish is at step 12 (boundary 8 + Δ 4), so the
@@ -194,7 +175,7 @@ TEST_F(EngineTest, DecodeReadsTheHotPoolAndACorruptedCellFailsTheNextPublish) {
               hot.begin() + sched::SlotOffsetBytes(p0.slot, e->geometry()));
   ASSERT_TRUE(e->Step().ok());
   ASSERT_TRUE(clean->Step().ok());
-  EXPECT_NE(*e->LastLogits(*id), *clean->LastLogits(*id));
+  EXPECT_NE(*e->LastLogits(id), *clean->LastLogits(id));
   absl::Status failed;
   for (int step = 0; step < 20 && failed.ok(); ++step) failed = e->Step().status();
   EXPECT_EQ(failed.code(), absl::StatusCode::kInternal) << failed;
@@ -274,7 +255,7 @@ TEST_F(EngineTest, RunAheadOracleHoldsOnlyTheAskedWindowOfAFullRun) {
 }
 
 TEST_F(EngineTest, TraceFileHoldsTheEngineEvents) {
-  const std::string path = (dir_->path() / "run.fmtrace").string();
+  const std::string path = (checkpoint_->path() / "run.fmtrace").string();
   auto session = TraceSession::Start(path);
   ASSERT_TRUE(session.ok()) << session.status();
   auto e = Make(Config(SelectionMode::kLsa, 3, 2));

@@ -35,7 +35,7 @@
 #include "runtime/engine/trace_session.h"
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/test_util.h"
-#include "runtime/weights/tiny_checkpoint_test_util.h"
+#include "runtime/lsa/tiny_model_test_util.h"
 #include "traces/payloads.h"
 #include "traces/snapshot.h"
 #include "traces/socket_client.h"
@@ -73,27 +73,12 @@ struct StopAndJoin {
   }
 };
 
-class LiveControlTest : public ::testing::Test {
+class LiveControlTest : public testing::TinyModelIndexerTest<LiveControlTest> {
+ public:
+  static constexpr const char* kCheckpointTag = "live_control_test";
+  static constexpr uint64_t kCheckpointSeed = 17;
+
  protected:
-  static void SetUpTestSuite() { dir_ = new testing::TinyCheckpoint("live_control_test", 17, "fp8"); }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    ModelOptions options;
-    options.n_threads = 2;
-    auto model = Model::Load(dir_->path(), options);
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = std::move(*model);
-    auto ck = Checkpoint::Open(dir_->path());
-    ASSERT_TRUE(ck.ok()) << ck.status();
-    auto mi = MemoryIndexer::FromNative(**ck, DefaultTargetCsaIndices((*ck)->config()), {});
-    ASSERT_TRUE(mi.ok()) << mi.status();
-    indexer_ = std::move(*mi);
-  }
-
   std::unique_ptr<Engine> Make(int64_t max_context) {
     EngineConfig c;
     c.mode = SelectionMode::kLsa;
@@ -111,21 +96,8 @@ class LiveControlTest : public ::testing::Test {
     return e.ok() ? std::move(*e) : nullptr;
   }
 
-  std::vector<int32_t> Prompt(int64_t n, uint32_t seed) const {
-    std::mt19937 rng(seed);
-    std::vector<int32_t> t(static_cast<size_t>(n));
-    for (auto& v : t) {
-      v = static_cast<int32_t>(rng() % static_cast<uint32_t>(model_->config().vocab_size));
-    }
-    return t;
-  }
-
-  static testing::TinyCheckpoint* dir_;
-  std::unique_ptr<Model> model_;
-  std::unique_ptr<MemoryIndexer> indexer_;
   sched::VirtualClock clock_;
 };
-testing::TinyCheckpoint* LiveControlTest::dir_ = nullptr;
 
 TEST_F(LiveControlTest, KnobsApplyAtTheNextBoundaryNotBefore) {
   auto e = Make(512);

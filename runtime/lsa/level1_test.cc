@@ -17,7 +17,7 @@
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/synth.h"
 #include "runtime/weights/test_util.h"
-#include "runtime/weights/tiny_checkpoint_test_util.h"
+#include "runtime/lsa/tiny_model_test_util.h"
 
 namespace fm::rt {
 namespace {
@@ -25,30 +25,12 @@ namespace {
 constexpr int64_t kTau = 8;  // boundary every 8 decode steps (< one 16-token page)
 const std::vector<int64_t> kCsaLayers = {1, 3};
 
-class Level1Test : public ::testing::Test {
+class Level1Test : public testing::TinyModelIndexerTest<Level1Test> {
+ public:
+  static constexpr const char* kCheckpointTag = "lsa_level1_test";
+  static constexpr uint64_t kCheckpointSeed = 13;
+
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new testing::TinyCheckpoint("lsa_level1_test", 13, "fp8");
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-
-  void SetUp() override {
-    ModelOptions options;
-    options.kv_mode = KvMode::kFp8;
-    options.n_threads = 2;
-    auto model = Model::Load(dir_->path(), options);
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = std::move(*model);
-    auto ck = Checkpoint::Open(dir_->path());
-    ASSERT_TRUE(ck.ok()) << ck.status();
-    auto mi = MemoryIndexer::FromNative(**ck, DefaultTargetCsaIndices((*ck)->config()), {});
-    ASSERT_TRUE(mi.ok()) << mi.status();
-    indexer_ = std::move(*mi);
-  }
-
   static Level1Options Options(int32_t kmax, int64_t tail_chunks, bool spare) {
     Level1Options o;
     o.geometry.chunks_per_page = 4;
@@ -59,22 +41,12 @@ class Level1Test : public ::testing::Test {
     return o;
   }
 
-  std::vector<int32_t> Prompt(int64_t n) const {
-    std::mt19937 rng(21);
-    std::vector<int32_t> t(static_cast<size_t>(n));
-    for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint32_t>(model_->config().vocab_size));
-    return t;
-  }
+  static constexpr uint32_t kPromptSeed = 21;
 
   static int32_t Argmax(const std::vector<float>& v) {
     return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
   }
-
-  static testing::TinyCheckpoint* dir_;
-  std::unique_ptr<Model> model_;
-  std::unique_ptr<MemoryIndexer> indexer_;
 };
-testing::TinyCheckpoint* Level1Test::dir_ = nullptr;
 
 TEST_F(Level1Test, KmaxCoveringEveryPageDecodesIdenticallyToFullMode) {
   auto level1 = Level1::Create(indexer_.get(), Options(1024, 8, true));
@@ -83,7 +55,7 @@ TEST_F(Level1Test, KmaxCoveringEveryPageDecodesIdenticallyToFullMode) {
   auto full = model_->NewSequence();
   auto lsa = model_->NewSequence();
   ASSERT_TRUE(level1->Attach(*lsa).ok());
-  const std::vector<int32_t> prompt = Prompt(70);
+  const std::vector<int32_t> prompt = Prompt(70, kPromptSeed);
   std::vector<float> a(static_cast<size_t>(70 * vocab)), b(a.size());
   ASSERT_TRUE(full->Prefill(prompt, 0, a.data()).ok());
   ASSERT_TRUE(lsa->Prefill(prompt, 0, b.data()).ok());
@@ -120,7 +92,7 @@ TEST_F(Level1Test, SmallKmaxRestrictsEveryLevel2PickToResidentChunks) {
   ASSERT_TRUE(level1->Attach(*lsa).ok());
   full->SetIndexerTracing(true);
   lsa->SetIndexerTracing(true);
-  const std::vector<int32_t> prompt = Prompt(128);
+  const std::vector<int32_t> prompt = Prompt(128, kPromptSeed);
   ASSERT_TRUE(full->Prefill(prompt, 0, nullptr).ok());
   ASSERT_TRUE(lsa->Prefill(prompt, 0, nullptr).ok());
   std::vector<float> logits(static_cast<size_t>(vocab));
@@ -169,7 +141,8 @@ TEST_F(Level1Test, WithoutSparePagesChunksFormedAfterTheBoundaryAreNotReachable)
   auto lsa = model_->NewSequence();
   ASSERT_TRUE(level1->Attach(*lsa).ok());
   lsa->SetIndexerTracing(true);
-  ASSERT_TRUE(lsa->Prefill(Prompt(36), 0, nullptr).ok());  // 9 chunks, one more than index_topk
+  // 9 chunks, one more than index_topk.
+  ASSERT_TRUE(lsa->Prefill(Prompt(36, kPromptSeed), 0, nullptr).ok());
   Level1Result result;
   ASSERT_TRUE(level1->RunCycle(*lsa, &result).ok());
   EXPECT_EQ(result.n_chunks, 9);
@@ -200,7 +173,7 @@ TEST_F(Level1Test, HooksAndCycleRejectMisuseWithClearErrors) {
   ASSERT_TRUE(level1.ok()) << level1.status();
   Level1Result result;
   EXPECT_EQ(level1->RunCycle(*seq, &result).code(), absl::StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(seq->Prefill(Prompt(20), 0, nullptr).ok());
+  ASSERT_TRUE(seq->Prefill(Prompt(20, kPromptSeed), 0, nullptr).ok());
   auto no_capture = level1->RunCycle(*seq, &result);
   EXPECT_EQ(no_capture.code(), absl::StatusCode::kFailedPrecondition) << no_capture;
 

@@ -14,7 +14,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -22,40 +21,13 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/ops_norm.h"
 #include "kernels/cuda/cuda_backend.h"
-#include "kernels/cuda/device.h"
 #include "kernels/numeric_formats.h"
+#include "tests/backend_ops/device_buffer_test_util.h"
 
 namespace fm::kernels {
 namespace {
 
-// A device copy of a host vector; Read() brings it back after the stream drained.
-template <typename T>
-class DeviceArray {
- public:
-  explicit DeviceArray(const std::vector<T>& host) : n_(host.size()) {
-    EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&ptr_), Bytes()), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), Bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  explicit DeviceArray(size_t n) : n_(n) {
-    EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&ptr_), Bytes()), cudaSuccess);
-    EXPECT_EQ(cudaMemset(ptr_, 0xff, Bytes()), cudaSuccess);  // poison: NaN floats, -1 ints
-  }
-  ~DeviceArray() { cudaFree(ptr_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> Read() const {
-    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    std::vector<T> out(n_);
-    EXPECT_EQ(cudaMemcpy(out.data(), ptr_, Bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
-    return out;
-  }
-
- private:
-  size_t Bytes() const { return n_ * sizeof(T) + (n_ == 0 ? 1 : 0); }
-  T* ptr_ = nullptr;
-  size_t n_;
-};
+using test_util::DeviceArray;
 
 std::vector<float> Randn(size_t n, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> d(0.0f, scale);
@@ -95,15 +67,8 @@ void ExpectNormClose(const std::vector<float>& got, const std::vector<float>& wa
   EXPECT_LE(std::sqrt(num / std::max(den, 1e-300)), tol) << what;
 }
 
-class CudaParity : public ::testing::Test {
+class CudaParity : public test_util::CudaDeviceTest<> {
  protected:
-  void SetUp() override {
-    auto dev = FirstCudaDevice();
-    if (!dev.ok()) {
-      std::printf("FM_GPU_SKIPPED: %s\n", std::string(dev.status().message()).c_str());
-      GTEST_SKIP() << dev.status();
-    }
-  }
   cpu::CpuBackend cpu_{nullptr};
   cuda::CudaBackend gpu_{nullptr};
   std::mt19937 rng_{std::random_device{}()};  // fresh inputs every run (METHOD.md)

@@ -13,13 +13,11 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/linear.h"
-#include "kernels/cuda/device.h"
 #include "kernels/cuda/ops/linear_gemm.cuh"
 #include "kernels/numeric_formats.h"
 #include "tests/backend_ops/device_buffer_test_util.h"
@@ -29,10 +27,7 @@
 namespace fm::kernels::cuda {
 namespace {
 
-using test_util::As;
-using test_util::DeviceBytes;
-using test_util::Download;
-using test_util::Upload;
+using test_util::DeviceArray;
 
 struct GemmCase {
   WeightFormat format;
@@ -46,15 +41,8 @@ std::string Name(const ::testing::TestParamInfo<GemmCase>& info) {
          std::to_string(c.cols) + "_n" + std::to_string(c.n_x);
 }
 
-class CudaLinearGemm : public ::testing::TestWithParam<GemmCase> {
+class CudaLinearGemm : public test_util::CudaDeviceTest<::testing::TestWithParam<GemmCase>> {
  protected:
-  void SetUp() override {
-    auto dev = FirstCudaDevice();
-    if (!dev.ok()) {
-      std::printf("FM_GPU_SKIPPED: %s\n", std::string(dev.status().message()).c_str());
-      GTEST_SKIP() << dev.status();
-    }
-  }
   std::mt19937 rng_{std::random_device{}()};  // fresh inputs every run
 };
 
@@ -71,8 +59,8 @@ TEST_P(CudaLinearGemm, EveryTileAndLoadPathMatchesTheEmulationAndTheCpu) {
   test_util::ExpectWithinDotBound(emulated, cpu_y, test_util::AbsProductSums(hw.view, x, c.n_x),
                                   c.cols);
 
-  DeviceBytes dd = Upload(hw.data), ds = Upload(hw.scale), dx = Upload(x);
-  DeviceBytes dy = Upload(nullptr, cpu_y.size() * 4);
+  const DeviceArray<uint8_t> dd(hw.data), ds(hw.scale);
+  const DeviceArray<float> dx(x), dy(cpu_y.size());
   WeightView dw = hw.view;
   dw.data = dd.get();
   dw.scale = hw.scale.empty() ? nullptr : ds.get();
@@ -88,9 +76,8 @@ TEST_P(CudaLinearGemm, EveryTileAndLoadPathMatchesTheEmulationAndTheCpu) {
       plan.grid_y = (c.n_x + tile - 1) / tile;
       plan.vector_loads = vector_loads;
       ASSERT_EQ(cudaMemset(dy.get(), 0xff, cpu_y.size() * 4), cudaSuccess);  // NaN poison
-      ASSERT_EQ(LaunchLinearGemm(dw, As<float>(dx), c.n_x, As<float>(dy), plan, nullptr),
-                cudaSuccess);
-      const std::vector<float> got = Download<float>(dy, cpu_y.size());
+      ASSERT_EQ(LaunchLinearGemm(dw, dx.get(), c.n_x, dy.get(), plan, nullptr), cudaSuccess);
+      const std::vector<float> got = dy.Read();
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(FloatToBits(got[i]), FloatToBits(emulated[i]))
             << "output " << i << ": " << got[i] << " vs emulated " << emulated[i];

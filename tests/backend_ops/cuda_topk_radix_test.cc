@@ -7,24 +7,19 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_backend.h"
-#include "kernels/cuda/device.h"
 #include "kernels/cuda/ops/topk_radix.cuh"
 #include "tests/backend_ops/device_buffer_test_util.h"
 
 namespace fm::kernels::cuda {
 namespace {
 
-using test_util::As;
-using test_util::DeviceBytes;
-using test_util::Download;
-using test_util::Upload;
+using test_util::DeviceArray;
 
 enum class Scores { kNormal, kFewDistinct, kSignedZeros, kAllEqual };
 
@@ -59,39 +54,32 @@ std::vector<int32_t> CpuTopK(const std::vector<float>& scores, int64_t k) {
   return out;
 }
 
-class CudaTopKRadix : public ::testing::Test {
+class CudaTopKRadix : public test_util::CudaDeviceTest<> {
  protected:
-  void SetUp() override {
-    auto dev = FirstCudaDevice();
-    if (!dev.ok()) {
-      std::printf("FM_GPU_SKIPPED: %s\n", std::string(dev.status().message()).c_str());
-      GTEST_SKIP() << dev.status();
-    }
-  }
   std::mt19937 rng_{std::random_device{}()};  // fresh inputs every run
 };
 
 TEST_F(CudaTopKRadix, ForcedPlansMatchTheCpuExactly) {
-  DeviceBytes workspace = Upload(nullptr, TopKRadixWorkspaceBytes(kTopKRadixMaxK));
+  const DeviceArray<uint8_t> workspace(TopKRadixWorkspaceBytes(kTopKRadixMaxK));
   for (Scores kind :
        {Scores::kNormal, Scores::kFewDistinct, Scores::kSignedZeros, Scores::kAllEqual}) {
     for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{5000}, int64_t{70000}, int64_t{1} << 20}) {
       const std::vector<float> scores = MakeScores(kind, n, rng_);
-      DeviceBytes d_scores = Upload(scores);
+      const DeviceArray<float> d_scores(scores);
       for (int64_t k : {int64_t{1}, int64_t{17}, int64_t{512}, int64_t{2048}}) {
         if (k > n) continue;
         const std::vector<int32_t> want = CpuTopK(scores, k);
         for (int64_t blocks : {int64_t{1}, int64_t{3}, int64_t{256}}) {
           SCOPED_TRACE(::testing::Message() << "kind " << static_cast<int>(kind) << " n " << n
                                             << " k " << k << " blocks " << blocks);
-          DeviceBytes d_out = Upload(nullptr, static_cast<size_t>(k) * 4);
+          const DeviceArray<int32_t> d_out(static_cast<size_t>(k));
           TopKPlan plan;
           plan.radix = true;
           plan.hist_blocks = blocks;
-          ASSERT_EQ(LaunchTopKRadix({As<float>(d_scores), n, k, As<int32_t>(d_out)}, plan,
+          ASSERT_EQ(LaunchTopKRadix({d_scores.get(), n, k, d_out.get()}, plan,
                                     workspace.get(), TopKRadixWorkspaceBytes(k), nullptr),
                     cudaSuccess);
-          ASSERT_EQ(Download<int32_t>(d_out, static_cast<size_t>(k)), want);
+          ASSERT_EQ(d_out.Read(), want);
         }
       }
     }
@@ -102,15 +90,15 @@ TEST_F(CudaTopKRadix, BackendMatchesWithAndWithoutAWorkspace) {
   const int64_t n = int64_t{1} << 20, k = 512;
   const std::vector<float> scores = MakeScores(Scores::kFewDistinct, n, rng_);
   const std::vector<int32_t> want = CpuTopK(scores, k);
-  DeviceBytes d_scores = Upload(scores);
-  DeviceBytes workspace = Upload(nullptr, TopKRadixWorkspaceBytes(k));
+  const DeviceArray<float> d_scores(scores);
+  const DeviceArray<uint8_t> workspace(TopKRadixWorkspaceBytes(k));
   for (bool with_workspace : {true, false}) {
     SCOPED_TRACE(with_workspace ? "radix" : "single block");
     CudaBackend gpu(nullptr);
     if (with_workspace) gpu.SetWorkspace(workspace.get(), TopKRadixWorkspaceBytes(k));
-    DeviceBytes d_out = Upload(nullptr, static_cast<size_t>(k) * 4);
-    ASSERT_EQ(gpu.TopK({As<float>(d_scores), n, k, As<int32_t>(d_out)}), OpStatus::kOk);
-    EXPECT_EQ(Download<int32_t>(d_out, static_cast<size_t>(k)), want);
+    const DeviceArray<int32_t> d_out(static_cast<size_t>(k));
+    ASSERT_EQ(gpu.TopK({d_scores.get(), n, k, d_out.get()}), OpStatus::kOk);
+    EXPECT_EQ(d_out.Read(), want);
   }
 }
 

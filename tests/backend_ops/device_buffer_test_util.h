@@ -1,16 +1,36 @@
 #pragma once
-// Device buffers for the gpu tests: an owning pointer freed with cudaFree, filled from host bytes
-// or poisoned, and read back after the device finished. Test-only (EXPECTs on CUDA errors).
+// What every gpu test of tests/backend_ops shares: the fixture base that skips without a CUDA
+// device, and device buffers (an owning pointer freed with cudaFree, filled from host bytes or
+// poisoned, read back after the device finished). Test-only (EXPECTs on CUDA errors).
 
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "kernels/cuda/device.h"
+
 namespace fm::kernels::test_util {
+
+// Base of the gpu test fixtures (Base: ::testing::Test or a ::testing::TestWithParam<...>): skips
+// each test, printing FM_GPU_SKIPPED for ctest (the gpu label's skip rule,
+// cmake/FlashmemTesting.cmake), when no CUDA device is present.
+template <typename Base = ::testing::Test>
+class CudaDeviceTest : public Base {
+ protected:
+  void SetUp() override {
+    auto dev = FirstCudaDevice();
+    if (!dev.ok()) {
+      std::printf("FM_GPU_SKIPPED: %s\n", std::string(dev.status().message()).c_str());
+      GTEST_SKIP() << dev.status();
+    }
+  }
+};
 
 struct CudaFree {
   void operator()(void* p) const { cudaFree(p); }
@@ -44,9 +64,19 @@ std::vector<T> Download(const DeviceBytes& d, size_t n) {
   return out;
 }
 
+// A typed device buffer of n elements: a copy of a host vector, or poisoned (0xff bytes); Read()
+// brings it back once the device is idle.
 template <typename T>
-T* As(const DeviceBytes& d) {
-  return reinterpret_cast<T*>(d.get());
-}
+class DeviceArray {
+ public:
+  explicit DeviceArray(const std::vector<T>& host) : n_(host.size()), bytes_(Upload(host)) {}
+  explicit DeviceArray(size_t n) : n_(n), bytes_(Upload(nullptr, n * sizeof(T))) {}
+  T* get() const { return reinterpret_cast<T*>(bytes_.get()); }
+  std::vector<T> Read() const { return Download<T>(bytes_, n_); }
+
+ private:
+  size_t n_;
+  DeviceBytes bytes_;
+};
 
 }  // namespace fm::kernels::test_util

@@ -3,29 +3,20 @@
 
 #include <cuda_runtime_api.h>
 
-#include <cstdio>
 #include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/gather_pages.h"
-#include "kernels/cuda/device.h"
 #include "kernels/cuda/gather_pages.cuh"
+#include "tests/backend_ops/device_buffer_test_util.h"
 
 namespace fm::kernels {
 namespace {
 
-class GatherPagesParity : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {
- protected:
-  void SetUp() override {
-    auto dev = FirstCudaDevice();
-    if (!dev.ok()) {
-      std::printf("FM_GPU_SKIPPED: %s\n", std::string(dev.status().message()).c_str());
-      GTEST_SKIP() << dev.status();
-    }
-  }
-};
+class GatherPagesParity
+    : public test_util::CudaDeviceTest<::testing::TestWithParam<std::pair<int64_t, int64_t>>> {};
 
 TEST_P(GatherPagesParity, MatchesCpuBitForBit) {
   const auto [n_pages, page_bytes] = GetParam();
@@ -39,21 +30,12 @@ TEST_P(GatherPagesParity, MatchesCpuBitForBit) {
   std::vector<uint8_t> want(static_cast<size_t>(n_pages * page_bytes));
   cpu::GatherPages({src.data(), want.data(), index.data(), n_pages, page_bytes});
 
-  uint8_t *d_src = nullptr, *d_dst = nullptr;
-  int32_t* d_index = nullptr;
-  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&d_src), src.size()), cudaSuccess);
-  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&d_dst), want.size()), cudaSuccess);
-  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&d_index), index.size() * 4), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(d_src, src.data(), src.size(), cudaMemcpyHostToDevice), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(d_index, index.data(), index.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
-  ASSERT_EQ(cuda::LaunchGatherPages({d_src, d_dst, d_index, n_pages, page_bytes}, nullptr),
+  const test_util::DeviceArray<uint8_t> d_src(src), d_dst(want.size());
+  const test_util::DeviceArray<int32_t> d_index(index);
+  ASSERT_EQ(cuda::LaunchGatherPages({d_src.get(), d_dst.get(), d_index.get(), n_pages, page_bytes},
+                                    nullptr),
             cudaSuccess);
-  std::vector<uint8_t> got(want.size());
-  ASSERT_EQ(cudaMemcpy(got.data(), d_dst, got.size(), cudaMemcpyDeviceToHost), cudaSuccess);
-  cudaFree(d_src);
-  cudaFree(d_dst);
-  cudaFree(d_index);
-  EXPECT_EQ(got, want);
+  EXPECT_EQ(d_dst.Read(), want);
 }
 
 // Page sizes: one KV page block (37,376 B), one index-key block (8,448 B), one full slot (784,896 B).

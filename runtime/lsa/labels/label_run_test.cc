@@ -17,35 +17,18 @@
 #include "runtime/lsa/labels/label_file.h"
 #include "runtime/lsa/memory_indexer.h"
 #include "runtime/weights/test_util.h"
-#include "runtime/weights/tiny_checkpoint_test_util.h"
+#include "runtime/lsa/tiny_model_test_util.h"
 
 namespace fm::rt::labels {
 namespace {
 
-class LabelRunTest : public ::testing::Test {
+class LabelRunTest : public rt::testing::TinyModelTest<LabelRunTest> {
+ public:
+  static constexpr const char* kCheckpointTag = "lsa_label_run_test";
+  static constexpr uint64_t kCheckpointSeed = 29;
+
  protected:
-  static void SetUpTestSuite() {
-    ck_ = new rt::testing::TinyCheckpoint("lsa_label_run_test", 29, "fp8");
-  }
-  static void TearDownTestSuite() {
-    delete ck_;
-    ck_ = nullptr;
-  }
-  void SetUp() override {
-    ModelOptions o;
-    o.kv_mode = KvMode::kFp8;
-    o.n_threads = 2;
-    auto m = Model::Load(ck_->path(), o);
-    ASSERT_TRUE(m.ok()) << m.status();
-    model_ = std::move(*m);
-  }
-  std::vector<int32_t> Prompt(int64_t n) const {
-    std::mt19937 rng(5);
-    std::vector<int32_t> t(static_cast<size_t>(n));
-    for (auto& v : t)
-      v = static_cast<int32_t>(rng() % static_cast<uint32_t>(model_->config().vocab_size));
-    return t;
-  }
+  static constexpr uint32_t kPromptSeed = 5;
 
   // Replays the run on a fresh sequence and compares every record, label and key of `path`.
   void ExpectFileMatchesReplay(const std::filesystem::path& path,
@@ -123,15 +106,12 @@ class LabelRunTest : public ::testing::Test {
       EXPECT_EQ(std::memcmp(keys->data(), want.data(), want.size() * 4), 0) << "target " << k;
     }
   }
-
-  static rt::testing::TinyCheckpoint* ck_;
-  std::unique_ptr<Model> model_;
 };
-rt::testing::TinyCheckpoint* LabelRunTest::ck_ = nullptr;
 
 TEST_F(LabelRunTest, FileMatchesAnIndependentReplayF32) {
   rt::testing::ScratchDir dir("label_run_f32");
-  const std::vector<int32_t> prompt = Prompt(18);  // 4 chunks at the first decode step: no top-k
+  // 4 chunks at the first decode step: no top-k.
+  const std::vector<int32_t> prompt = Prompt(18, kPromptSeed);
   LabelRunOptions o;
   o.constants = {512, 0.6f, 1};  // θ = 1: tiny has only 2 CSA layers
   o.n_decode = 40;
@@ -148,7 +128,7 @@ TEST_F(LabelRunTest, FileMatchesAnIndependentReplayF32) {
 
 TEST_F(LabelRunTest, FileMatchesAnIndependentReplayBf16ThetaTwo) {
   rt::testing::ScratchDir dir("label_run_bf16");
-  const std::vector<int32_t> prompt = Prompt(30);
+  const std::vector<int32_t> prompt = Prompt(30, kPromptSeed);
   LabelRunOptions o;
   o.constants = {6, 0.8f, 2};
   o.hidden_dtype = HiddenDtype::kBf16;
@@ -173,18 +153,19 @@ TEST_F(LabelRunTest, RejectsBadOptions) {
   LabelRunOptions o;
   o.n_decode = 2;
   o.target_csa_indices = {2};  // tiny has CSA indices 0 and 1
-  auto s = RunLabelDocument(*model_, Prompt(8), o, dir.path() / "a.fmlabels");
+  const std::vector<int32_t> prompt = Prompt(8, kPromptSeed);
+  auto s = RunLabelDocument(*model_, prompt, o, dir.path() / "a.fmlabels");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("target CSA index 2"), std::string::npos) << s.status();
   o.target_csa_indices = {0, 0};
-  EXPECT_FALSE(RunLabelDocument(*model_, Prompt(8), o, dir.path() / "a.fmlabels").ok());
+  EXPECT_FALSE(RunLabelDocument(*model_, prompt, o, dir.path() / "a.fmlabels").ok());
   o.target_csa_indices = {};
   EXPECT_FALSE(RunLabelDocument(*model_, {}, o, dir.path() / "a.fmlabels").ok());
   o.n_decode = 2000;  // beyond max_position_embeddings 1024
-  EXPECT_FALSE(RunLabelDocument(*model_, Prompt(8), o, dir.path() / "a.fmlabels").ok());
+  EXPECT_FALSE(RunLabelDocument(*model_, prompt, o, dir.path() / "a.fmlabels").ok());
   o.n_decode = 2;
   o.constants.min_layers = 0;
-  EXPECT_FALSE(RunLabelDocument(*model_, Prompt(8), o, dir.path() / "a.fmlabels").ok());
+  EXPECT_FALSE(RunLabelDocument(*model_, prompt, o, dir.path() / "a.fmlabels").ok());
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "a.fmlabels"));
 }
 
