@@ -15,6 +15,7 @@
 
 #include "tools/bench/bench_results.h"
 #include "tools/bench/cpu_decode_bench.h"
+#include "tools/bench/decode_bench.h"
 #include "tools/bench/pcie_bench.h"
 #include "tools/cli/commands.h"
 
@@ -64,6 +65,8 @@ struct BenchOptions {
   std::string model;                               // cpu suite: checkpoint for decode tok/s
   std::vector<int64_t> contexts = {8192, 65536};   // cpu suite: decode context lengths
   int threads = 0;
+  int64_t steps = 256;                             // decode suite: timed steps per mode
+  int64_t batch = 1;                               // decode suite: request rows
 };
 
 // Writes the JSON document to --out and, with --json, to stdout.
@@ -90,7 +93,32 @@ int SkipSuite(const BenchOptions& o, const std::string& reason) {
   return EmitJson(o, doc);
 }
 
+// `bench decode` is not a Google Benchmark suite: it drives the GPU decode executor itself and
+// reports TPOT ratios, step-time percentiles, stall fraction and syncs per step (decode_bench.h).
+int RunDecodeSuite(const BenchOptions& o) {
+  if (std::string reason = bench::DecodeSkipReason(); !reason.empty()) return SkipSuite(o, reason);
+  if (o.model.empty()) {
+    std::fprintf(stderr, "flashmem bench decode: --model is required (a checkpoint directory)\n");
+    return 2;
+  }
+  bench::DecodeBenchOptions d;
+  d.model = o.model;
+  d.contexts = o.contexts;
+  d.steps = o.steps;
+  d.batch = o.batch;
+  auto doc = bench::RunDecodeBench(d);
+  if (!doc.ok()) {
+    std::fprintf(stderr, "flashmem bench decode: %s\n",
+                 std::string(doc.status().message()).c_str());
+    return 1;
+  }
+  if (int rc = EmitJson(o, *doc); rc != 0) return rc;
+  if (!o.json) std::cout << doc->dump(2) << "\n";
+  return 0;
+}
+
 int RunBench(const BenchOptions& o) {
+  if (o.suite == "decode") return RunDecodeSuite(o);
   if (o.suite == "pcie") {
     if (std::string reason = bench::PcieSkipReason(); !reason.empty()) return SkipSuite(o, reason);
   }
@@ -141,12 +169,18 @@ void AddBenchCommand(CLI::App& root, Action* action) {
       ->check(CLI::PositiveNumber);
   sub->add_option("--filter", o->filter, "extra regex on the benchmark names within the suite");
   sub->add_option("--model", o->model,
-                  "cpu suite: also measure decode tok/s of this checkpoint (e.g. a flash-slice)");
-  sub->add_option("--contexts", o->contexts, "cpu suite with --model: context lengths")
+                  "cpu suite: also measure decode tok/s of this checkpoint (e.g. a flash-slice); "
+                  "decode suite: the checkpoint to decode on the GPU");
+  sub->add_option("--contexts", o->contexts,
+                  "cpu suite with --model, decode suite: context lengths")
       ->delimiter(',')
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   sub->add_option("--threads", o->threads, "CPU threads for --model (0 = all cores)")
       ->check(CLI::Range(0, 1024));
+  sub->add_option("--steps", o->steps, "decode suite: timed steps per mode")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  sub->add_option("--batch", o->batch, "decode suite: request rows per step")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   sub->callback([o, action] { *action = [o] { return RunBench(*o); }; });
 }
 

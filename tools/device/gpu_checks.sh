@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One device call: build flashmem's CUDA targets on the GPU machine, run every gpu-labelled test and
-# `flashmem bench pcie`, and leave the logs and JSON in $OUT (at most 8 files; the last lines of
-# stdout are a short summary). Before the first call, run tools/device/fetch_gpu_deps.sh here.
+# One device call: build flashmem's CUDA targets on the GPU machine, run every gpu-labelled test,
+# `flashmem bench pcie` and `flashmem bench decode`, and leave the logs and JSON in $OUT (at most
+# 8 files; the last lines of stdout are a short summary). Before the first call, run
+# tools/device/fetch_gpu_deps.sh here.
 #
 #   device tool: run(command="bash tools/device/gpu_checks.sh", carry=[".deps/gpu"], timeout_s=560)
 #
@@ -68,12 +69,42 @@ for r in doc["results"]:
     gbps = r["counters"].get("bytes_per_second", 0) / 1e9
     print(f'{r["name"]:<44} {gbps:7.2f} GB/s  ratio {r.get("ratio_to_baseline", float("nan")):.3f}')
 PY
+# The GPU decode step (all-resident vs LSA) on a synthetic "small" checkpoint (Flash's layer
+# pattern); its log stays in the build dir (at most 8 files come back) and its tail goes to the
+# summary when it fails. FM_DECODE_CONTEXTS / FM_DECODE_STEPS tune it.
+"$build/tools/flashmem" synth --preset small --out "$build/decode_model" > "$build/decode.txt" 2>&1
+"$build/tools/flashmem" bench decode --model "$build/decode_model" \
+  --contexts "${FM_DECODE_CONTEXTS:-4096,32768}" --steps "${FM_DECODE_STEPS:-256}" \
+  --json --out "$out/decode.json" > /dev/null 2>> "$build/decode.txt"
+decode_rc=$?
+note "bench decode: rc=$decode_rc ($(elapsed))"
+[ "$decode_rc" = 0 ] || tail -5 "$build/decode.txt" | tee -a "$summary"
+python3 - "$out/decode.json" <<'PY' | tee -a "$summary"
+import json, sys
+try:
+    doc = json.load(open(sys.argv[1]))
+except Exception as e:
+    print(f"decode.json unreadable: {e}"); sys.exit(0)
+if doc.get("skipped"):
+    print("decode skipped:", doc.get("skip_reason")); sys.exit(0)
+for r in doc["results"]:
+    print(f'{r["mode"]:<13} ctx {r["context"]:>7}: tpot {r["tpot_ms"]:.3f} ms  p99/p50 {r["p99_over_p50"]:.3f}'
+          f'  stall {r["stall_fraction"]:.4f}  syncs/step {r["syncs_per_step"]:.3f}')
+for q in doc["ratios"]:
+    print(f'ctx {q["context"]:>7}: TPOT lsa/all-resident {q["tpot_lsa_over_all_resident"]:.3f}')
+PY
+
 # The kernels once more under compute-sanitizer memcheck (out-of-bounds and misaligned accesses);
 # FM_GPU_SANITIZE=0 leaves it out.
 if [ "${FM_GPU_SANITIZE:-1}" = 1 ] && command -v compute-sanitizer > /dev/null; then
   timeout 180 compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$build/tests/backend_ops_cuda_parity_test" > "$out/sanitizer.log" 2>&1
   note "compute-sanitizer memcheck (parity test): rc=$? ($(elapsed))"
+  # The decode step's own kernels (gather through the LUT, routed experts), one short case.
+  timeout 180 compute-sanitizer --tool memcheck --error-exitcode 3 \
+    "$build/tests/backend_ops_gpu_decode_test" --gtest_filter='*FullMode*KvFp8_fp8_Routed' \
+    >> "$out/sanitizer.log" 2>&1
+  note "compute-sanitizer memcheck (gpu decode, full mode fp8): rc=$? ($(elapsed))"
 fi
 
-exit $(( ctest_rc != 0 || bench_rc != 0 ))
+exit $(( ctest_rc != 0 || bench_rc != 0 || decode_rc != 0 ))
