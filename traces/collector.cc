@@ -49,6 +49,7 @@ absl::Status Collector::StartManual() {
   last_unregistered_ = registry_.unregistered_dropped();
   running_ = true;
   manual_ = true;
+  internal::g_categories.store(internal::kAllEventCategories, std::memory_order_relaxed);
   internal::g_enabled.store(true, std::memory_order_release);
   return absl::OkStatus();
 }

@@ -18,6 +18,15 @@ namespace fm::traces {
 // True while a Collector is running.
 inline bool Enabled() { return internal::g_enabled.load(std::memory_order_relaxed); }
 
+// Event categories: bit k of `mask` set records EventKind k, a clear bit drops that kind at the
+// emit site (no ring slot, no drain work). Applies at once to every thread; reset to every kind
+// when a Collector starts. Used by Control SetCategories to thin a live stream.
+inline void SetEventCategories(uint64_t mask) {
+  internal::g_categories.store(mask, std::memory_order_relaxed);
+}
+inline uint64_t EventCategories() { return internal::g_categories.load(std::memory_order_relaxed); }
+inline bool CategoryEnabled(uint8_t kind) { return (EventCategories() >> (kind & 63u)) & 1u; }
+
 // Session clock: ns since the session epoch (Hello.epoch_monotonic_ns).
 inline int64_t NowNs() {
   return MonotonicNs() - internal::g_epoch_ns.load(std::memory_order_relaxed);
@@ -31,9 +40,9 @@ inline int64_t ToSessionNs(int64_t monotonic_ns) {
 inline uint32_t Intern(std::string_view text) { return Registry::Global().Intern(text); }
 
 // Pushes `e` into the calling thread's ring. False when telemetry is off or the record was
-// dropped (counted). track 0 means "this thread's track".
+// dropped (counted), or its kind's category is off. track 0 means "this thread's track".
 inline bool TryEmit(const Event& e) {
-  if (!Enabled()) return false;
+  if (!Enabled() || !CategoryEnabled(e.kind)) return false;
   EventRing* ring = internal::t_ring;
   if (ring == nullptr) [[unlikely]] {
     ring = internal::AcquireThreadRing();

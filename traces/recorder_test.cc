@@ -219,6 +219,33 @@ TEST(RecorderTest, ZoneOpenedWhileDisabledEmitsNothing) {
   EXPECT_TRUE(DecodeFrames(mem->frames()).events.empty());
 }
 
+TEST(RecorderTest, EventCategoriesDropTheKindsSwitchedOffUntilTheNextSession) {
+  auto mem = std::make_shared<MemorySink>();
+  Collector c(CollectorOptions{});
+  c.AddSink(mem);
+  ASSERT_TRUE(c.StartManual().ok());
+  SetEventCategories(uint64_t{1} << static_cast<int>(EventKind::kStep));  // steps only
+  EmitCounter(Intern("test.counter"), 7);
+  EmitStep(NowNs(), 41, 1, 1, 0, 0);
+  EmitMark(Intern("test.mark"), 1);
+  c.Flush();
+  c.Stop();
+  Decoded d = DecodeFrames(mem->frames());
+  ASSERT_EQ(d.events.size(), 1u);
+  EXPECT_EQ(d.events[0].kind, static_cast<uint8_t>(EventKind::kStep));
+  EXPECT_EQ(d.events[0].a, 41u);
+
+  // A new session starts with every kind on again.
+  auto mem2 = std::make_shared<MemorySink>();
+  Collector c2(CollectorOptions{});
+  c2.AddSink(mem2);
+  ASSERT_TRUE(c2.StartManual().ok());
+  EmitCounter(Intern("test.counter"), 8);
+  c2.Flush();
+  c2.Stop();
+  EXPECT_EQ(DecodeFrames(mem2->frames()).events.size(), 1u);
+}
+
 TEST(RecorderTest, EmittedEqualsRecordedPlusDroppedAcrossThreads) {
   Registry::Global().SetRingCapacity(1024);  // small rings for the new threads: drops must happen
   auto mem = std::make_shared<MemorySink>(/*keep_frames=*/true);

@@ -22,6 +22,10 @@ namespace fm::traces {
 namespace internal {
 // Set while a Collector is running; every emit checks it first (one relaxed load and a branch).
 inline std::atomic<bool> g_enabled{false};
+// Event categories (Control SetCategories): bit k set = EventKind k is recorded. Every kind is on
+// when a Collector starts.
+inline constexpr uint64_t kAllEventCategories = ~uint64_t{0};
+inline std::atomic<uint64_t> g_categories{kAllEventCategories};
 // Session epoch on the MonotonicNs() clock; written once by the Registry constructor.
 inline std::atomic<int64_t> g_epoch_ns{0};
 // The calling thread's ring, or null before its first emit.

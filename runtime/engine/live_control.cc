@@ -137,8 +137,9 @@ void LiveControl::Apply(const traces::ControlMessage& m) {
       next_snapshot_ns_ = std::min(next_snapshot_ns_, MonotonicNs() + period_ms_ * 1'000'000);
       return;
     case traces::ControlOp::kSetCategories:
-      Refuse(m, absl::UnimplementedError(
-                    "SetCategories: this runtime has no event categories, every event is sent"));
+      // Thins the stream at the source (no ring slot, no drain work); snapshots still flow, so a
+      // client can watch residency alone with every event kind off.
+      traces::SetEventCategories(m.categories);
       return;
     case traces::ControlOp::kSetPaused:
       if (paused_ != m.paused) {

@@ -11,7 +11,8 @@
 //                     (controls, snapshots) every 10 ms until resumed.
 //   RequestSnapshot   a Snapshot at the next Poll; SetSnapshotPeriod sets the periodic one
 //                     (default 100 ms).
-//   SetCategories     refused (Unimplemented): the runtime has no event categories to filter.
+//   SetCategories     at once: bit k of the mask records EventKind k, other kinds are dropped at
+//                     their emit sites (traces::SetEventCategories), for every sink.
 //
 // Engine thread only, except Stop(). Poll never blocks: the queue is a mutex held for a copy.
 
