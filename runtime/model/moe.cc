@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "runtime/model/forward.h"
+#include "runtime/model/moe_routing.h"
 
 namespace fm::rt {
 namespace {
@@ -37,17 +38,7 @@ absl::Status MoeForward(const ForwardArgs& a, const MoeWeights& w, const float* 
 
   float* router = Grow(s.router, T * E);
   FM_OP(be->Linear({&w.gate, h, T, router}));
-  kernels::RouteParams rp;
-  rp.logits = router;
-  rp.n_rows = T;
-  rp.n_experts = E;
-  rp.k = k;
-  rp.score_func = c.scoring_func == "softmax"   ? kernels::kScoreSoftmax
-                  : c.scoring_func == "sigmoid" ? kernels::kScoreSigmoid
-                                                : kernels::kScoreSqrtSoftplus;
-  // As the reference Gate: softmax weights are used as they are, other scores are renormalised.
-  rp.renormalise = c.norm_topk_prob && rp.score_func != kernels::kScoreSoftmax;
-  rp.route_scale = static_cast<float>(c.routed_scaling_factor);
+  kernels::RouteParams rp = MoeRouteParams(c, router, T);
   if (w.hash) {
     int32_t* rows = Grow(s.hash_rows, T * k);
     for (int64_t t = 0; t < T; ++t) {

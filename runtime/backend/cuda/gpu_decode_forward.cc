@@ -8,6 +8,7 @@
 
 #include "runtime/backend/cuda/decode_kernels.cuh"
 #include "runtime/backend/cuda/gpu_decode_internal.h"
+#include "runtime/model/moe_routing.h"
 
 namespace fm::rt::cuda {
 
@@ -339,16 +340,7 @@ absl::Status GpuDecodeExecutor::EnqueueMoe(size_t l, int64_t n) {
   const int64_t d = c.hidden_size, E = c.n_routed_experts, k = c.num_experts_per_tok;
   float* h = At<float>(a.h);
   FM_GPU_OP(be.Linear({&w.gate, h, n, At<float>(a.router)}));
-  kernels::RouteParams rp;
-  rp.logits = At<float>(a.router);
-  rp.n_rows = n;
-  rp.n_experts = E;
-  rp.k = k;
-  rp.score_func = c.scoring_func == "softmax"   ? kernels::kScoreSoftmax
-                  : c.scoring_func == "sigmoid" ? kernels::kScoreSigmoid
-                                                : kernels::kScoreSqrtSoftplus;
-  rp.renormalise = c.norm_topk_prob && rp.score_func != kernels::kScoreSoftmax;
-  rp.route_scale = static_cast<float>(c.routed_scaling_factor);
+  kernels::RouteParams rp = MoeRouteParams(c, At<float>(a.router), n);
   if (w.hash) {
     FM_CUDA_RETURN_IF_ERROR(
         LaunchHashRows(w.tid2eid, At<int32_t>(a.tokens), n, k, At<int32_t>(a.hash_rows), s));
