@@ -51,6 +51,24 @@ struct RopeParams {
   bool inverse = false;
 };
 
+// RoPE on the last `rope_dims` of each of `n_heads` contiguous heads of `head_dim` (V4's layout:
+// the rotated part is the tail of every head).
+inline RopeParams HeadTailRope(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim,
+                               int64_t rope_dims, const int64_t* positions, const float* inv_freq,
+                               bool inverse = false) {
+  RopeParams rp;
+  rp.x = x;
+  rp.n_rows = n_rows;
+  rp.n_heads = n_heads;
+  rp.head_stride = head_dim;
+  rp.rope_offset = head_dim - rope_dims;
+  rp.n_pairs = rope_dims / 2;
+  rp.positions = positions;
+  rp.inv_freq = inv_freq;
+  rp.inverse = inverse;
+  return rp;
+}
+
 // In-place orthonormal Walsh-Hadamard transform (Sylvester order, scale dim^-1/2) of n_vectors
 // contiguous vectors of `dim` (a power of two) elements.
 struct HadamardParams {

@@ -304,16 +304,9 @@ absl::Status MemoryIndexer::QueryForward(int64_t t, const float* h, const int64_
                         "RmsNorm(q_norm)"));
   FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.wq_b, out->c.data(), n_rows, out->q.data()}),
                         "Linear(wq_b)"));
-  kernels::RopeParams rp;
-  rp.x = out->q.data();
-  rp.n_rows = n_rows;
-  rp.n_heads = H;
-  rp.head_stride = DI;
-  rp.rope_offset = DI - r;
-  rp.n_pairs = r / 2;
-  rp.positions = positions;
-  rp.inv_freq = inv_freq_.data();
-  FM_RETURN_IF_ERROR(Op(backend_.Rope(rp), "Rope"));
+  FM_RETURN_IF_ERROR(Op(backend_.Rope(kernels::HeadTailRope(out->q.data(), n_rows, H, DI, r, positions,
+                                                            inv_freq_.data())),
+                        "Rope"));
   FM_RETURN_IF_ERROR(Op(backend_.Hadamard({out->q.data(), n_rows * H, DI}), "Hadamard"));
   FM_RETURN_IF_ERROR(Op(backend_.Linear({&l.weights_proj, h, n_rows, out->w.data()}),
                         "Linear(weights_proj)"));

@@ -23,17 +23,7 @@ constexpr int64_t kEntryBlock = 32;
 
 kernels::RopeParams RopeFor(float* x, const ForwardArgs& a, int64_t n_heads, int64_t head_dim,
                             int64_t rope, const float* inv_freq, bool inverse) {
-  kernels::RopeParams rp;
-  rp.x = x;
-  rp.n_rows = a.n_rows;
-  rp.n_heads = n_heads;
-  rp.head_stride = head_dim;
-  rp.rope_offset = head_dim - rope;
-  rp.n_pairs = rope / 2;
-  rp.positions = a.positions;
-  rp.inv_freq = inv_freq;
-  rp.inverse = inverse;
-  return rp;
+  return kernels::HeadTailRope(x, a.n_rows, n_heads, head_dim, rope, a.positions, inv_freq, inverse);
 }
 
 void ParallelOrInline(kernels::cpu::ThreadPool* pool, int64_t n,

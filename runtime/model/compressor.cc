@@ -78,16 +78,7 @@ absl::Status CompressorForward(const ForwardArgs& a, const CompressorWeights& w,
     FM_OP(be->RmsNorm({pooled, w.norm.data(), pooled, 1, D,
                        static_cast<float>(a.model->config().rms_norm_eps)}));
     const int64_t pos = first;
-    kernels::RopeParams rp;
-    rp.x = pooled;
-    rp.n_rows = 1;
-    rp.n_heads = 1;
-    rp.head_stride = D;
-    rp.rope_offset = D - rope;
-    rp.n_pairs = rope / 2;
-    rp.positions = &pos;
-    rp.inv_freq = inv_freq;
-    FM_OP(be->Rope(rp));
+    FM_OP(be->Rope(kernels::HeadTailRope(pooled, 1, 1, D, rope, &pos, inv_freq)));
     if (rotate) FM_OP(be->Hadamard({pooled, 1, D}));
     if (cache.size() != j) {
       return absl::InternalError(absl::StrCat("compressor: entry ", j, " emitted with ", cache.size(),

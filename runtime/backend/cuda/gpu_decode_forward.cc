@@ -89,26 +89,6 @@ absl::Status GpuDecodeExecutor::EnqueueLayer(size_t l, int64_t n) {
   return absl::OkStatus();
 }
 
-namespace {
-
-kernels::RopeParams RopeOf(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim,
-                           int64_t rope, const int64_t* positions, const float* inv_freq,
-                           bool inverse) {
-  kernels::RopeParams rp;
-  rp.x = x;
-  rp.n_rows = n_rows;
-  rp.n_heads = n_heads;
-  rp.head_stride = head_dim;
-  rp.rope_offset = head_dim - rope;
-  rp.n_pairs = rope / 2;
-  rp.positions = positions;
-  rp.inv_freq = inv_freq;
-  rp.inverse = inverse;
-  return rp;
-}
-
-}  // namespace
-
 absl::Status GpuDecodeExecutor::EnqueueAttention(size_t l, int64_t n) {
   const ModelConfig& c = *config_;
   kernels::cuda::CudaBackend& be = backend_->be;
@@ -129,11 +109,11 @@ absl::Status GpuDecodeExecutor::EnqueueAttention(size_t l, int64_t n) {
   FM_GPU_OP(be.RmsNorm({At<float>(a.cq), w.q_norm, At<float>(a.cq), n, qr, eps}));
   FM_GPU_OP(be.Linear({&w.wq_b, At<float>(a.cq), n, At<float>(a.q)}));
   FM_GPU_OP(be.RmsNorm({At<float>(a.q), nullptr, At<float>(a.q), n * H, D, eps}));
-  FM_GPU_OP(be.Rope(RopeOf(At<float>(a.q), n, H, D, rope, pos, inv_freq, false)));
+  FM_GPU_OP(be.Rope(kernels::HeadTailRope(At<float>(a.q), n, H, D, rope, pos, inv_freq, false)));
   // The window entry, stored (encoded) before attention reads the window.
   FM_GPU_OP(be.Linear({&w.wkv, h, n, At<float>(a.kv)}));
   FM_GPU_OP(be.RmsNorm({At<float>(a.kv), w.kv_norm, At<float>(a.kv), n, D, eps}));
-  FM_GPU_OP(be.Rope(RopeOf(At<float>(a.kv), n, 1, D, rope, pos, inv_freq, false)));
+  FM_GPU_OP(be.Rope(kernels::HeadTailRope(At<float>(a.kv), n, 1, D, rope, pos, inv_freq, false)));
   if (fp8) {
     FM_GPU_OP(be.QuantizeKv({nope, rope, n, At<float>(a.kv), At<uint8_t>(a.kv_entry)}));
   } else {
@@ -173,7 +153,7 @@ absl::Status GpuDecodeExecutor::EnqueueAttention(size_t l, int64_t n) {
                                 At<float>(a.pooled) + b * Dc}));
     }
     FM_GPU_OP(be.RmsNorm({At<float>(a.pooled), cw.norm, At<float>(a.pooled), n, Dc, eps}));
-    FM_GPU_OP(be.Rope(RopeOf(At<float>(a.pooled), n, 1, Dc, rope, At<int64_t>(a.chunk_pos),
+    FM_GPU_OP(be.Rope(kernels::HeadTailRope(At<float>(a.pooled), n, 1, Dc, rope, At<int64_t>(a.chunk_pos),
                              w_->inv_freq(cw.ratio), false)));
     if (index) FM_GPU_OP(be.Hadamard({At<float>(a.pooled), n, Dc}));
     if (!fp8) {
@@ -215,7 +195,7 @@ absl::Status GpuDecodeExecutor::EnqueueAttention(size_t l, int64_t n) {
   const int64_t k_sel = std::min<int64_t>(c.index_topk, n_c4);
   if (w.has_indexer) {
     FM_GPU_OP(be.Linear({&w.idx_wq_b, At<float>(a.cq), n, At<float>(a.iq)}));
-    FM_GPU_OP(be.Rope(RopeOf(At<float>(a.iq), n, HI, DI, rope, pos, inv_freq, false)));
+    FM_GPU_OP(be.Rope(kernels::HeadTailRope(At<float>(a.iq), n, HI, DI, rope, pos, inv_freq, false)));
     FM_GPU_OP(be.Hadamard({At<float>(a.iq), n * HI, DI}));
     FM_GPU_OP(be.Linear({&w.idx_weights_proj, h, n, At<float>(a.iw)}));
     const float wscale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(DI) * HI));
@@ -315,7 +295,7 @@ absl::Status GpuDecodeExecutor::EnqueueAttention(size_t l, int64_t n) {
   FM_CUDA_RETURN_IF_ERROR(LaunchSparseAttention(ap, s));
 
   // V = K carried RoPE into o: undo it, then the grouped low-rank output projection.
-  FM_GPU_OP(be.Rope(RopeOf(At<float>(a.o), n, H, D, rope, pos, inv_freq, true)));
+  FM_GPU_OP(be.Rope(kernels::HeadTailRope(At<float>(a.o), n, H, D, rope, pos, inv_freq, true)));
   const int64_t G = c.o_groups, R = c.o_lora_rank, gw = H * D / G;
   for (int64_t g = 0; g < G; ++g) {
     FM_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(At<float>(a.group_in), gw * 4,
