@@ -1,5 +1,6 @@
 // `flashmem label --model DIR (--prompt-file FILE | --random-tokens N) --decode N --out FILE
 //  [--target-layers 0,1,2] [--topk 512] [--top-p 0.6] [--min-layers 3] [--hidden-dtype f32|bf16]
+//  [--key-block-rows 16]
 //  [--seed S] [--prefill-chunk N] [--ignore-eos] [--kv fp8|fp32] [--threads N]`
 // and `flashmem label --info FILE`.
 // Label generation (V4_FLASH_LSA.md §7, runtime/lsa/labels): a full-attention prefill of the
@@ -41,7 +42,7 @@ struct LabelFlags {
   // Numbers are taken as text and parsed here, so a malformed value is a usage error (exit 2).
   std::string random_tokens, decode, topk = "512", top_p = "0.6", min_layers = "3",
                                      hidden_dtype = "f32", seed = "0", prefill_chunk = "0",
-                                     kv = "fp8", threads = "0";
+                                     kv = "fp8", threads = "0", key_block_rows = "16";
   bool ignore_eos = false;
 };
 
@@ -85,11 +86,13 @@ int RunInfo(const std::string& path) {
       static_cast<long long>(c.n_labels),
       c.n_tokens > 0 ? static_cast<double>(c.n_labels) / static_cast<double>(c.n_tokens) : 0.0,
       static_cast<long long>(c.n_chunks));
+  std::printf("index keys: %lld blocks of %lld rows per target\n",
+              static_cast<long long>(r.n_key_blocks()), static_cast<long long>(r.key_block_rows()));
   if (absl::Status s = r.Validate(); !s.ok()) {
     std::fprintf(stderr, "flashmem label: --info: %s\n", s.ToString().c_str());
     return 1;
   }
-  std::printf("CRCs: ok (every record, index-key section, table and footer)\n");
+  std::printf("CRCs: ok (every record, index-key block, table and footer)\n");
   return 0;
 }
 
@@ -138,6 +141,10 @@ int RunLabel(const LabelFlags& f) {
     o.hidden_dtype = rt::labels::HiddenDtype::kBf16;
   } else {
     return Bad("--hidden-dtype", f.hidden_dtype, "f32 or bf16");
+  }
+  if (!absl::SimpleAtoi(f.key_block_rows, &o.key_block_rows) || o.key_block_rows < 1 ||
+      o.key_block_rows > (int64_t{1} << 20)) {
+    return Bad("--key-block-rows", f.key_block_rows, "an integer in [1, 1048576]");
   }
   if (!absl::SimpleAtoi(f.seed, &seed)) return Bad("--seed", f.seed, "an unsigned integer");
   if (!absl::SimpleAtoi(f.prefill_chunk, &o.prefill_chunk) || o.prefill_chunk < 0) {
@@ -250,6 +257,9 @@ void AddLabelCommand(CLI::App& root, Action* action) {
   cmd->add_option("--min-layers", f->min_layers, "votes a golden chunk needs (θ)")
       ->capture_default_str();
   cmd->add_option("--hidden-dtype", f->hidden_dtype, "stored hidden states: f32 | bf16")
+      ->capture_default_str();
+  cmd->add_option("--key-block-rows", f->key_block_rows,
+                  "index-key rows per CRC block (the unit train-indexer reads)")
       ->capture_default_str();
   cmd->add_option("--seed", f->seed, "seed of --random-tokens")->capture_default_str();
   cmd->add_option("--prefill-chunk", f->prefill_chunk,

@@ -2,7 +2,8 @@
 //  [--wd 0.01] [--tau 64] [--neg-ratio 3] [--max-pos 512] [--gamma 2] [--batch 64] [--heads H]
 //  [--rank R] [--val-fraction 0.1] [--seed 1] [--resume] [--threads N] [--kmax auto|N]
 //  [--tail-chunks 2048] [--page-chunks 64] [--threshold 0.5] [--max-steps N]
-//  [--checkpoint-every N] [--patience N] [--cache-mb 1024] [--key-docs 4] [--in-memory] [--json]`
+//  [--checkpoint-every N] [--patience N] [--cache-mb 1024] [--key-cache-mb 256] [--key-docs 4]
+//  [--in-memory] [--json]`
 // Trains the memory indexer (runtime/lsa/train) on label files written by `flashmem label`,
 // starting from the model's native indexer (spec §8 initialisation; --heads / --rank widen it).
 // OUT receives indexer.safetensors (what `flashmem run --indexer` loads), best.safetensors (the
@@ -10,7 +11,9 @@
 // metrics.json (per-epoch validation, epoch 0 = before training; the best epoch/step; memory) and
 // validation.svg. --patience N stops after N validations without a better F1 (0 = off).
 // The corpus is streamed: only labels stay in memory, hidden states are read per batch through a
-// --cache-mb LRU and index keys per document (--key-docs documents kept); --in-memory loads
+// --cache-mb LRU, training reads only the index-key rows each sample scores (the label file's
+// row blocks, through a --key-cache-mb LRU) and validation whole documents' keys (--key-docs
+// documents kept); --in-memory loads
 // everything up front (the old behaviour, bounded by RAM). --kmax / --tail-chunks / --page-chunks /
 // --threshold set the Level-1 page policy the validation keep-ratio is measured with (use the
 // values of the `flashmem run` it is for).
@@ -38,7 +41,8 @@ namespace {
 struct TrainIndexerFlags {
   std::vector<std::string> labels;
   std::string model, out, kmax = "auto";
-  int64_t heads = 0, rank = 0, page_chunks = 64, tail_chunks = 2048, cache_mb = 1024;
+  int64_t heads = 0, rank = 0, page_chunks = 64, tail_chunks = 2048, cache_mb = 1024,
+          key_cache_mb = 256;
   bool in_memory = false;
   int threads = 0;
   double threshold = 0.5;
@@ -82,7 +86,10 @@ nlohmann::json Report(const rt::train::IndexerTrainer& tr, const rt::train::Trai
             {"label_bytes", corpus.label_bytes()},
             {"peak_resident_feature_bytes", store.peak_resident_bytes()},
             {"token_reads", store.token_reads()},
-            {"key_reads", store.key_reads()}}}};
+            {"key_reads", store.key_reads()},
+            {"key_block_reads", store.key_block_reads()},
+            {"peak_key_block_bytes", store.peak_key_block_bytes()},
+            {"bytes_read_per_step", tr.bytes_read_per_step()}}}};
 }
 
 absl::Status WriteReports(const std::filesystem::path& out, const nlohmann::json& report) {
@@ -149,6 +156,7 @@ int RunTrainIndexer(TrainIndexerFlags& f) {
   const auto t_load = std::chrono::steady_clock::now();
   std::vector<std::filesystem::path> inputs(f.labels.begin(), f.labels.end());
   o.store.hidden_cache_bytes = f.cache_mb << 20;
+  o.store.key_block_cache_bytes = f.key_cache_mb << 20;
   auto corpus = rt::train::LoadTrainCorpus(
       inputs, config, o.sampling.trivial_fraction,
       f.in_memory ? rt::train::CorpusStorage::kInMemory : rt::train::CorpusStorage::kStreamed);
@@ -304,8 +312,12 @@ void AddTrainIndexerCommand(CLI::App& root, Action* action) {
   cmd->add_option("--cache-mb", f->cache_mb, "streamed corpus: hidden-state cache (MiB)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--key-cache-mb", f->key_cache_mb,
+                  "streamed corpus: cache of index-key row blocks read by training (MiB)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->add_option("--key-docs", o.store.key_documents,
-                  "streamed corpus: documents whose index keys stay loaded")
+                  "streamed corpus: documents whose whole index keys stay loaded (validation)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_flag("--in-memory", f->in_memory,

@@ -5,7 +5,9 @@
 // decode token (position, token id, the target layers' normalised attention input h, the token's
 // golden chunks with their vote counts = one CSR row), the index keys of every target layer over
 // all chunks of prompt + response (dequantised fp32, what the native indexer and the trainer
-// score), an offset table and a footer. Every section carries a CRC-32C. A corpus is a directory
+// score) in CRC-checked blocks of key_block_rows rows, an offset table, the key blocks' CRC table
+// and a footer. Every section carries a CRC-32C. The key blocks let the trainer read only the rows
+// a sample scores (ReadIndexKeyRows) instead of a whole document's keys. A corpus is a directory
 // of such files, one per document (ListLabelFiles). Byte layout: runtime/lsa/labels/README.md.
 //
 // The writer streams: it holds one token's record at a time, and the offset table is rebuilt at
@@ -13,6 +15,7 @@
 // reader validates the header, footer, section bounds and offset table at Open (before any
 // allocation sized by the file) and each record's CRCs when the record is read.
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -25,7 +28,13 @@
 
 namespace fm::rt::labels {
 
-inline constexpr uint32_t kLabelFileVersion = 1;
+// Version 2 stores the index keys in CRC-checked row blocks (version 1: one CRC per target).
+// The reader refuses other versions with an error naming both (re-run `flashmem label`).
+inline constexpr uint32_t kLabelFileVersion = 2;
+// 16 rows: a sample scores a few hundred rows spread uniformly over all visible chunks (the
+// negatives), so the fraction of blocks it touches grows with the block size: for 600 rows of
+// 32K chunks (128K context), 16-row blocks touch ~25% of a target's keys, 256-row blocks ~99%.
+inline constexpr int64_t kDefaultKeyBlockRows = 16;
 inline constexpr char kLabelFileExtension[] = ".fmlabels";
 
 // How the hidden states are stored. The reader always hands out fp32.
@@ -59,6 +68,9 @@ struct LabelFileHeader {
   LabelConstants constants;
   HiddenDtype hidden_dtype = HiddenDtype::kF32;
   int64_t n_prompt_tokens = 0;  // tokens prefilled before the first decode token
+  // Index-key rows per CRC block: the unit ReadIndexKeyRows reads and checks (the last block of a
+  // target may be shorter). 16 fp32 rows of a 128-dim key are 8 KiB.
+  int64_t key_block_rows = kDefaultKeyBlockRows;
   std::string source;           // free text, e.g. "model=DIR prompt=FILE" (<= 4096 B)
 };
 
@@ -128,6 +140,7 @@ class LabelFileWriter {
   LabelFileWriter(std::filesystem::path path, LabelFileHeader header, int fd);
   absl::Status Write(const void* data, size_t n, const char* section);
   absl::Status Fail(absl::Status s);
+  void FinishKeyBlock();  // records the CRC of the block being written (if it has rows)
 
   std::filesystem::path path_, tmp_path_;
   LabelFileHeader header_;
@@ -138,9 +151,13 @@ class LabelFileWriter {
   int64_t bytes_written_ = 0;
   int64_t records_offset_ = 0;      // first token record
   int64_t keys_offset_ = -1;        // first index key (-1 until the first AppendIndexKeys)
-  int64_t keys_target_ = 0;         // target receiving keys
-  int64_t keys_in_target_ = 0;      // keys written for keys_target_
-  std::vector<uint32_t> keys_crc_;  // per target
+  int64_t keys_target_ = 0;     // target receiving keys
+  int64_t keys_in_target_ = 0;  // keys written for keys_target_
+  // CRCs of the finished key blocks, target by target (4 B per block: 1 KiB for 64K chunks), and
+  // the running CRC of the block being written.
+  std::vector<uint32_t> key_block_crcs_;
+  uint32_t block_crc_ = 0;
+  int64_t rows_in_block_ = 0;
   std::vector<uint8_t> buf_;        // one record
 };
 
@@ -168,8 +185,25 @@ class LabelFileReader {
   // own CRC). `out->hidden` is cleared.
   absl::Status ReadLabels(int64_t t, TokenRecord* out) const;
 
-  // All index keys of target `target`, dequantised fp32 [n_chunks][index_head_dim], CRC checked.
+  // All index keys of target `target`, dequantised fp32 [n_chunks][index_head_dim], every block's
+  // CRC checked.
   absl::StatusOr<std::vector<float>> ReadIndexKeys(int64_t target) const;
+  // Rows `rows` (chunk ids, any order, repeats allowed) of target `target` into
+  // out[rows.size()][index_head_dim]. Reads and checks only the blocks that hold them, each once.
+  // OutOfRange for a bad target or row; DataLoss naming the block for a CRC mismatch.
+  absl::Status ReadIndexKeyRows(int64_t target, absl::Span<const int32_t> rows, float* out) const;
+  // Block `block` of target `target` (rows [block * key_block_rows, ...)), CRC checked, into
+  // `out` (resized to the block's rows x index_head_dim). What a row-block cache reads.
+  absl::Status ReadIndexKeyBlock(int64_t target, int64_t block, std::vector<float>* out) const;
+  int64_t key_block_rows() const { return header_.key_block_rows; }
+  int64_t n_key_blocks() const {
+    return (counts_.n_chunks + header_.key_block_rows - 1) / header_.key_block_rows;
+  }
+  // Rows of block `block` (key_block_rows, or fewer for the last one).
+  int64_t key_block_size(int64_t block) const;
+
+  // Bytes this reader has read from the file so far (all calls, all threads).
+  int64_t bytes_read() const { return bytes_read_.load(std::memory_order_relaxed); }
 
   // Reads every record and key section and checks every CRC (what `flashmem label --info` runs).
   absl::Status Validate() const;
@@ -178,15 +212,20 @@ class LabelFileReader {
   LabelFileReader(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
   absl::Status ReadAt(int64_t offset, void* out, size_t n, const char* what) const;
   absl::Status ReadRecord(int64_t t, bool with_hidden, TokenRecord* out) const;
+  // Checks `rows` rows of key block `block` of `target` (read from `offset`) against its CRC.
+  absl::Status CheckKeyBlock(int64_t target, int64_t block, const float* data, int64_t rows,
+                             int64_t offset) const;
+  int64_t KeyOffset(int64_t target, int64_t row) const;
 
   std::filesystem::path path_;
   int fd_ = -1;
   int64_t file_bytes_ = 0;
   LabelFileHeader header_;
   LabelFileCounts counts_;
-  int64_t records_offset_ = 0, keys_offset_ = 0, table_offset_ = 0;
+  int64_t records_offset_ = 0, keys_offset_ = 0, table_offset_ = 0, key_crc_offset_ = 0;
   std::vector<uint64_t> record_offsets_;  // [n_tokens + 1]; the last one is keys_offset_
-  std::vector<uint32_t> keys_crc_;
+  std::vector<uint32_t> key_block_crcs_;  // [n_targets][n_key_blocks]
+  mutable std::atomic<int64_t> bytes_read_{0};
 };
 
 // The label files of a corpus directory (every regular file ending in .fmlabels), sorted by name.

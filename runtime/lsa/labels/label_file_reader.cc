@@ -53,6 +53,7 @@ absl::Status LabelFileReader::ReadAt(int64_t offset, void* out, size_t n, const 
     }
     done += static_cast<size_t>(k);
   }
+  bytes_read_.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
@@ -70,7 +71,7 @@ absl::StatusOr<std::unique_ptr<LabelFileReader>> LabelFileReader::Open(
   const int64_t size = st.st_size;
   r->file_bytes_ = size;
   const int64_t min_size =
-      static_cast<int64_t>(kHeaderFixedBytes + 4 + kFooterFixedBytes + 4 + 4 + kTrailerBytes);
+      static_cast<int64_t>(kHeaderFixedBytes + 4 + 4 + 4 + kFooterBytes + 4 + kTrailerBytes);
   if (size < min_size) {
     return Corrupt(path, "file size ", size, " bytes is below the smallest label file (", min_size,
                    " bytes): truncated or not a label file");
@@ -85,9 +86,13 @@ absl::StatusOr<std::unique_ptr<LabelFileReader>> LabelFileReader::Open(
   }
   const uint32_t version = LoadLE<uint32_t>(fixed + 8);
   if (version != kLabelFileVersion) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": header version = ", version,
-                                                   ", this build reads version ",
-                                                   kLabelFileVersion));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), ": header version = ", version, ", this build reads version ",
+                     kLabelFileVersion,
+                     version < kLabelFileVersion
+                         ? " only (version 2 stores the index keys in CRC-checked row blocks); "
+                           "re-run `flashmem label` to rewrite the file"
+                         : ""));
   }
   const uint32_t payload_bytes = LoadLE<uint32_t>(fixed + 12);
   if (payload_bytes > kMaxHeaderPayload ||
@@ -115,6 +120,7 @@ absl::StatusOr<std::unique_ptr<LabelFileReader>> LabelFileReader::Open(
   h.constants.min_layers = br.Get<int32_t>();
   h.hidden_dtype = static_cast<HiddenDtype>(br.Get<uint8_t>());
   h.n_prompt_tokens = br.Get<int64_t>();
+  h.key_block_rows = br.Get<uint32_t>();
   const uint32_t n_targets = br.Get<uint32_t>();
   if (!br.CanHold(n_targets, 16)) {
     return Corrupt(path, "header n_targets = ", n_targets, ", more than the header holds");
@@ -147,10 +153,8 @@ absl::StatusOr<std::unique_ptr<LabelFileReader>> LabelFileReader::Open(
   }
   const uint64_t footer_offset = LoadLE<uint64_t>(trailer);
   const uint32_t footer_bytes = LoadLE<uint32_t>(trailer + 8);
-  const size_t expected_footer = kFooterFixedBytes + 4 * h.targets.size();
-  if (footer_bytes != expected_footer) {
-    return Corrupt(path, "trailer footer_bytes = ", footer_bytes, ", expected ", expected_footer,
-                   " for ", h.targets.size(), " targets");
+  if (footer_bytes != kFooterBytes) {
+    return Corrupt(path, "trailer footer_bytes = ", footer_bytes, ", expected ", kFooterBytes);
   }
   if (footer_offset != static_cast<uint64_t>(size) - kTrailerBytes - 4 - footer_bytes) {
     return Corrupt(path, "trailer footer_offset = ", footer_offset, ", expected ",
@@ -168,19 +172,20 @@ absl::StatusOr<std::unique_ptr<LabelFileReader>> LabelFileReader::Open(
   const uint64_t n_tokens = fr.Get<uint64_t>(), n_labels = fr.Get<uint64_t>(),
                  n_chunks = fr.Get<uint64_t>();
   const uint64_t records_offset = fr.Get<uint64_t>(), keys_offset = fr.Get<uint64_t>(),
-                 table_offset = fr.Get<uint64_t>();
-  for (size_t t = 0; t < h.targets.size(); ++t) r->keys_crc_.push_back(fr.Get<uint32_t>());
+                 table_offset = fr.Get<uint64_t>(), key_crc_offset = fr.Get<uint64_t>();
 
-  // The sections must tile the file: header | records | keys | table | footer | trailer.
+  // The sections must tile the file:
+  // header | records | keys | offset table | key block CRCs | footer | trailer.
   const uint64_t usize = static_cast<uint64_t>(size);
   if (records_offset != static_cast<uint64_t>(header_end)) {
     return Corrupt(path, "footer records_offset = ", records_offset, ", expected ", header_end,
                    " (end of the header)");
   }
-  if (n_tokens > usize / 8 || table_offset > footer_offset ||
-      table_offset + n_tokens * 8 + 4 != footer_offset) {
+  if (key_crc_offset > footer_offset || n_tokens > usize / 8 || table_offset > key_crc_offset ||
+      table_offset + n_tokens * 8 + 4 != key_crc_offset) {
     return Corrupt(path, "footer n_tokens = ", n_tokens, " / table_offset = ", table_offset,
-                   " do not end the offset table at the footer (offset ", footer_offset, ")");
+                   " do not end the offset table at the key block CRCs (key_crc_offset ",
+                   key_crc_offset, ")");
   }
   const uint64_t key_row_bytes = static_cast<uint64_t>(h.index_head_dim) * 4 * h.targets.size();
   if (keys_offset < records_offset || keys_offset > table_offset ||
@@ -188,6 +193,16 @@ absl::StatusOr<std::unique_ptr<LabelFileReader>> LabelFileReader::Open(
     return Corrupt(path, "footer keys_offset = ", keys_offset, " / n_chunks = ", n_chunks,
                    " do not fill the index-key section before the offset table (offset ",
                    table_offset, ")");
+  }
+  // n_chunks is bounded by the file size above, so this count is too.
+  const uint64_t n_key_blocks =
+      (n_chunks + static_cast<uint64_t>(h.key_block_rows) - 1) / h.key_block_rows;
+  const uint64_t key_crc_bytes = n_key_blocks * h.targets.size() * 4;
+  if (key_crc_offset + key_crc_bytes + 4 != footer_offset) {
+    return Corrupt(path, "footer key_crc_offset = ", key_crc_offset, ": ", n_key_blocks,
+                   " key blocks of ", h.key_block_rows, " rows x ", h.targets.size(),
+                   " targets do not end the key block CRC table at the footer (offset ",
+                   footer_offset, ")");
   }
   const size_t elem = h.hidden_dtype == HiddenDtype::kF32 ? 4 : 2;
   const uint64_t hidden_bytes = static_cast<uint64_t>(h.hidden_size) * h.targets.size() * elem;
@@ -203,6 +218,18 @@ absl::StatusOr<std::unique_ptr<LabelFileReader>> LabelFileReader::Open(
   r->records_offset_ = static_cast<int64_t>(records_offset);
   r->keys_offset_ = static_cast<int64_t>(keys_offset);
   r->table_offset_ = static_cast<int64_t>(table_offset);
+  r->key_crc_offset_ = static_cast<int64_t>(key_crc_offset);
+
+  // Key block CRC table (bounded by the file size above).
+  std::vector<uint8_t> crcs(key_crc_bytes + 4);
+  FM_RETURN_IF_ERROR(
+      r->ReadAt(r->key_crc_offset_, crcs.data(), crcs.size(), "key block CRC table"));
+  if (traces::Crc32c(0, crcs.data(), key_crc_bytes) != LoadLE<uint32_t>(crcs.data() + key_crc_bytes)) {
+    return Corrupt(path, "key block CRC table (offset ", key_crc_offset, "): CRC32C mismatch");
+  }
+  r->key_block_crcs_.resize(key_crc_bytes / 4);
+  for (size_t i = 0; i < r->key_block_crcs_.size(); ++i)
+    r->key_block_crcs_[i] = LoadLE<uint32_t>(crcs.data() + 4 * i);
 
   // Offset table (its size was bounded by the file size above).
   std::vector<uint8_t> table(n_tokens * 8 + 4);
@@ -294,20 +321,87 @@ absl::Status LabelFileReader::ReadLabels(int64_t t, TokenRecord* out) const {
   return ReadRecord(t, false, out);
 }
 
+int64_t LabelFileReader::key_block_size(int64_t block) const {
+  return std::min(header_.key_block_rows, counts_.n_chunks - block * header_.key_block_rows);
+}
+
+int64_t LabelFileReader::KeyOffset(int64_t target, int64_t row) const {
+  return keys_offset_ + (target * counts_.n_chunks + row) * header_.index_head_dim *
+                            static_cast<int64_t>(sizeof(float));
+}
+
+absl::Status LabelFileReader::CheckKeyBlock(int64_t target, int64_t block, const float* data,
+                                            int64_t rows, int64_t offset) const {
+  const uint32_t stored = key_block_crcs_[static_cast<size_t>(target * n_key_blocks() + block)];
+  const size_t bytes = static_cast<size_t>(rows * header_.index_head_dim) * sizeof(float);
+  if (traces::Crc32c(0, data, bytes) != stored) {
+    const int64_t first = block * header_.key_block_rows;
+    return Corrupt(path_, "index keys of target ", target, " block ", block, " (rows ", first,
+                   "..", first + rows - 1, ", offset ", offset, "): CRC32C mismatch");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<float>> LabelFileReader::ReadIndexKeys(int64_t target) const {
   if (target < 0 || target >= n_targets()) {
     return absl::OutOfRangeError(
         absl::StrCat(path_.string(), ": index keys of target ", target, " of ", n_targets()));
   }
-  const size_t n = static_cast<size_t>(counts_.n_chunks * header_.index_head_dim);
-  std::vector<float> keys(n);
-  const int64_t offset = keys_offset_ + target * static_cast<int64_t>(n * sizeof(float));
-  FM_RETURN_IF_ERROR(ReadAt(offset, keys.data(), n * sizeof(float), "index keys"));
-  if (traces::Crc32c(0, keys.data(), n * sizeof(float)) != keys_crc_[static_cast<size_t>(target)]) {
-    return Corrupt(path_, "index keys of target ", target, " (offset ", offset,
-                   "): CRC32C mismatch");
+  const int64_t DI = header_.index_head_dim;
+  std::vector<float> keys(static_cast<size_t>(counts_.n_chunks * DI));
+  const int64_t offset = KeyOffset(target, 0);
+  FM_RETURN_IF_ERROR(ReadAt(offset, keys.data(), keys.size() * sizeof(float), "index keys"));
+  for (int64_t b = 0; b < n_key_blocks(); ++b) {
+    const int64_t row = b * header_.key_block_rows;
+    FM_RETURN_IF_ERROR(
+        CheckKeyBlock(target, b, keys.data() + row * DI, key_block_size(b), KeyOffset(target, row)));
   }
   return keys;
+}
+
+absl::Status LabelFileReader::ReadIndexKeyBlock(int64_t target, int64_t block,
+                                                std::vector<float>* out) const {
+  if (target < 0 || target >= n_targets() || block < 0 || block >= n_key_blocks()) {
+    return absl::OutOfRangeError(absl::StrCat(path_.string(), ": index key block ", block,
+                                              " of target ", target, " (", n_key_blocks(),
+                                              " blocks x ", n_targets(), " targets)"));
+  }
+  const int64_t rows = key_block_size(block);
+  out->resize(static_cast<size_t>(rows * header_.index_head_dim));
+  const int64_t offset = KeyOffset(target, block * header_.key_block_rows);
+  FM_RETURN_IF_ERROR(ReadAt(offset, out->data(), out->size() * sizeof(float), "index keys"));
+  return CheckKeyBlock(target, block, out->data(), rows, offset);
+}
+
+absl::Status LabelFileReader::ReadIndexKeyRows(int64_t target, absl::Span<const int32_t> rows,
+                                               float* out) const {
+  if (target < 0 || target >= n_targets()) {
+    return absl::OutOfRangeError(
+        absl::StrCat(path_.string(), ": index keys of target ", target, " of ", n_targets()));
+  }
+  // Visit the rows block by block so that each block is read and checked once.
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (rows[i] < 0 || rows[i] >= counts_.n_chunks) {
+      return absl::OutOfRangeError(absl::StrCat(path_.string(), ": index key row ", rows[i],
+                                                " of ", counts_.n_chunks, " (target ", target,
+                                                ")"));
+    }
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a] < rows[b]; });
+  const int64_t DI = header_.index_head_dim, R = header_.key_block_rows;
+  std::vector<float> block;
+  int64_t loaded = -1;
+  for (size_t i : order) {
+    const int64_t b = rows[i] / R;
+    if (b != loaded) {
+      FM_RETURN_IF_ERROR(ReadIndexKeyBlock(target, b, &block));
+      loaded = b;
+    }
+    std::copy_n(block.data() + (rows[i] - b * R) * DI, DI, out + static_cast<int64_t>(i) * DI);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status LabelFileReader::Validate() const {

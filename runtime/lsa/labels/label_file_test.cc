@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/numeric_formats.h"
+#include "runtime/lsa/labels/label_file_test_util.h"
 #include "runtime/weights/test_util.h"
 
 namespace fm::rt::labels {
@@ -21,76 +22,10 @@ using rt::testing::ReadBytes;
 using rt::testing::ScratchDir;
 using rt::testing::WriteBytes;
 
-LabelFileHeader SmallHeader(HiddenDtype dtype) {
-  LabelFileHeader h;
-  h.hidden_size = 8;
-  h.index_head_dim = 4;
-  h.index_n_heads = 2;
-  h.tokens_per_chunk = 4;
-  h.n_csa_layers = 3;
-  h.targets = {{0, 1}, {2, 5}};
-  h.constants = {16, 0.5f, 2};
-  h.hidden_dtype = dtype;
-  h.n_prompt_tokens = 20;
-  h.source = "unit test";
-  return h;
-}
-
-// Deterministic contents of token t.
-struct Doc {
-  std::vector<std::vector<float>> hidden;  // [token][targets * hidden]
-  std::vector<std::vector<GoldenChunk>> labels;
-  std::vector<float> keys;  // [targets][chunks][dim]
-  int64_t n_chunks = 0;
-};
-
-Doc MakeDoc(const LabelFileHeader& h, int64_t n_tokens, int64_t n_chunks) {
-  Doc d;
-  d.n_chunks = n_chunks;
-  const int64_t nt = static_cast<int64_t>(h.targets.size());
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    std::vector<float> hid(static_cast<size_t>(nt * h.hidden_size));
-    for (size_t i = 0; i < hid.size(); ++i)
-      hid[i] = 0.37f * static_cast<float>(t) - 0.011f * static_cast<float>(i * i);
-    d.hidden.push_back(hid);
-    std::vector<GoldenChunk> lab;
-    const int64_t n_blk = (h.n_prompt_tokens + t + 1) / 4;
-    for (int64_t k = 0; k < t % 4; ++k)
-      lab.push_back({static_cast<int32_t>((t * 3 + k) % n_blk), static_cast<int32_t>(3 - k % 3)});
-    d.labels.push_back(lab);
-  }
-  d.keys.resize(static_cast<size_t>(nt * n_chunks * h.index_head_dim));
-  for (size_t i = 0; i < d.keys.size(); ++i) d.keys[i] = 0.5f - 0.003f * static_cast<float>(i);
-  return d;
-}
-
-absl::Status WriteDoc(const std::filesystem::path& path, const LabelFileHeader& h, const Doc& d) {
-  auto w = LabelFileWriter::Create(path, h);
-  if (!w.ok()) return w.status();
-  const size_t hs = static_cast<size_t>(h.hidden_size);
-  for (size_t t = 0; t < d.hidden.size(); ++t) {
-    std::vector<absl::Span<const float>> rows;
-    for (size_t k = 0; k < h.targets.size(); ++k)
-      rows.push_back(absl::MakeConstSpan(d.hidden[t]).subspan(k * hs, hs));
-    if (absl::Status s = (*w)->AppendToken(h.n_prompt_tokens + static_cast<int64_t>(t),
-                                           100 + static_cast<int32_t>(t), rows, d.labels[t]);
-        !s.ok())
-      return s;
-  }
-  const size_t per_target = static_cast<size_t>(d.n_chunks * h.index_head_dim);
-  for (size_t k = 0; k < h.targets.size(); ++k) {
-    // Two calls per target: keys arrive in blocks.
-    const int64_t first = d.n_chunks / 2;
-    const float* base = d.keys.data() + k * per_target;
-    if (absl::Status s = (*w)->AppendIndexKeys(static_cast<int64_t>(k), base, first); !s.ok())
-      return s;
-    if (absl::Status s = (*w)->AppendIndexKeys(static_cast<int64_t>(k),
-                                               base + first * h.index_head_dim, d.n_chunks - first);
-        !s.ok())
-      return s;
-  }
-  return (*w)->Finish();
-}
+using testing::Doc;
+using testing::MakeDoc;
+using testing::SmallHeader;
+using testing::WriteDoc;
 
 void ExpectReadsBack(const std::filesystem::path& path, const LabelFileHeader& h, const Doc& d) {
   auto r = LabelFileReader::Open(path);
@@ -111,6 +46,7 @@ void ExpectReadsBack(const std::filesystem::path& path, const LabelFileHeader& h
   EXPECT_EQ(g.constants.min_layers, h.constants.min_layers);
   EXPECT_EQ(g.hidden_dtype, h.hidden_dtype);
   EXPECT_EQ(g.n_prompt_tokens, h.n_prompt_tokens);
+  EXPECT_EQ(g.key_block_rows, h.key_block_rows);
   EXPECT_EQ(g.source, h.source);
   ASSERT_EQ((*r)->n_tokens(), static_cast<int64_t>(d.hidden.size()));
   EXPECT_EQ((*r)->counts().n_chunks, d.n_chunks);
@@ -152,7 +88,8 @@ void ExpectReadsBack(const std::filesystem::path& path, const LabelFileHeader& h
 TEST(LabelFileTest, RoundTripF32AndBf16) {
   ScratchDir dir("labels_roundtrip");
   for (HiddenDtype dtype : {HiddenDtype::kF32, HiddenDtype::kBf16}) {
-    const LabelFileHeader h = SmallHeader(dtype);
+    LabelFileHeader h = SmallHeader(dtype);
+    if (dtype == HiddenDtype::kBf16) h.key_block_rows = 3;  // 7 chunks: blocks of 3, 3 and 1
     const Doc d = MakeDoc(h, 9, 7);
     const auto path = dir.path() / (dtype == HiddenDtype::kF32 ? "f32.fmlabels" : "bf16.fmlabels");
     ASSERT_TRUE(WriteDoc(path, h, d).ok());
@@ -302,7 +239,8 @@ TEST_F(CorruptLabelFileTest, ErrorsNameTheSection) {
   // The last record's hidden states, then its labels part (record 3 has 3 labels: 28 + 24 + 4).
   const size_t hidden_bytes = 2 * 8 * 4;
   const size_t n_keys_bytes = 2 * 3 * 4 * 4;
-  const size_t tail = 4 * 8 + 4 + 48 + 2 * 4 + 4 + 24;  // table, footer, trailer
+  // Offset table, key block CRCs (2 targets x 1 block), footer, trailer.
+  const size_t tail = 4 * 8 + 4 + 2 * 4 + 4 + 56 + 4 + 24;
   const size_t keys_begin = good_.size() - tail - n_keys_bytes;
   EXPECT_NE(message_after_flip(keys_begin + 1).find("index keys of target 0"), std::string::npos);
   EXPECT_NE(message_after_flip(keys_begin + n_keys_bytes - 1).find("index keys of target 1"),

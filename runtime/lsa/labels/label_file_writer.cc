@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -49,6 +50,8 @@ absl::Status ValidateLabelFileHeader(const LabelFileHeader& h) {
     return bad("hidden_dtype", static_cast<int>(h.hidden_dtype), "0 (f32) or 1 (bf16)");
   }
   if (h.n_prompt_tokens < 0) return bad("n_prompt_tokens", h.n_prompt_tokens, ">= 0");
+  if (h.key_block_rows < 1 || h.key_block_rows > kMaxKeyBlockRows)
+    return bad("key_block_rows", h.key_block_rows, "in [1, 2^20]");
   if (h.source.size() > kMaxSourceBytes)
     return bad("source length", h.source.size(), "<= 4096 bytes");
   return ValidateLabelConstants(h.constants);
@@ -69,6 +72,7 @@ std::vector<uint8_t> EncodeHeader(const LabelFileHeader& h) {
   w.Put<int32_t>(h.constants.min_layers);
   w.Put<uint8_t>(static_cast<uint8_t>(h.hidden_dtype));
   w.Put<int64_t>(h.n_prompt_tokens);
+  w.Put<uint32_t>(static_cast<uint32_t>(h.key_block_rows));
   w.Put<uint32_t>(static_cast<uint32_t>(h.targets.size()));
   for (const LabelTarget& t : h.targets) {
     w.Put<int64_t>(t.csa_index);
@@ -105,7 +109,6 @@ absl::StatusOr<std::unique_ptr<LabelFileWriter>> LabelFileWriter::Create(
   const std::vector<uint8_t> bytes = EncodeHeader(w->header_);
   FM_RETURN_IF_ERROR(w->Write(bytes.data(), bytes.size(), "header"));
   w->records_offset_ = w->bytes_written_;
-  w->keys_crc_.assign(w->header_.targets.size(), 0);
   return w;
 }
 
@@ -247,16 +250,33 @@ absl::Status LabelFileWriter::AppendIndexKeys(int64_t target, const float* keys,
   }
   if (keys_offset_ < 0) keys_offset_ = bytes_written_;
   if (next_target) {
+    FinishKeyBlock();  // a target's last block may be short; the next target starts a new one
     counts_.n_chunks = n_chunks;
     keys_target_ = target;
     keys_in_target_ = 0;
   }
   const size_t bytes = static_cast<size_t>(n * header_.index_head_dim) * sizeof(float);
-  uint32_t& crc = keys_crc_[static_cast<size_t>(target)];
-  crc = traces::Crc32c(crc, keys, bytes);
   FM_RETURN_IF_ERROR(Write(keys, bytes, "index keys"));
+  // The block CRCs, over whatever split of the rows the caller chose.
+  const size_t row_bytes = static_cast<size_t>(header_.index_head_dim) * sizeof(float);
+  const auto* p = reinterpret_cast<const uint8_t*>(keys);
+  for (int64_t left = n; left > 0;) {
+    const int64_t take = std::min(left, header_.key_block_rows - rows_in_block_);
+    block_crc_ = traces::Crc32c(block_crc_, p, static_cast<size_t>(take) * row_bytes);
+    p += static_cast<size_t>(take) * row_bytes;
+    left -= take;
+    rows_in_block_ += take;
+    if (rows_in_block_ == header_.key_block_rows) FinishKeyBlock();
+  }
   keys_in_target_ += n;
   return absl::OkStatus();
+}
+
+void LabelFileWriter::FinishKeyBlock() {
+  if (rows_in_block_ == 0) return;
+  key_block_crcs_.push_back(block_crc_);
+  block_crc_ = 0;
+  rows_in_block_ = 0;
 }
 
 absl::Status LabelFileWriter::Finish() {
@@ -272,6 +292,13 @@ absl::Status LabelFileWriter::Finish() {
     return Fail(absl::FailedPreconditionError(absl::StrCat(
         path_.string(), ": Finish before the index keys of every target: target ", keys_target_,
         " of ", n_targets, " has ", keys_in_target_, " of ", counts_.n_chunks, " keys")));
+  }
+  FinishKeyBlock();
+  const int64_t n_blocks = (counts_.n_chunks + header_.key_block_rows - 1) / header_.key_block_rows;
+  if (static_cast<int64_t>(key_block_crcs_.size()) != n_targets * n_blocks) {
+    return Fail(absl::InternalError(absl::StrCat(tmp_path_.string(), ": ", key_block_crcs_.size(),
+                                                 " key block CRCs, expected ", n_targets, " x ",
+                                                 n_blocks)));
   }
   // Offset table: walk the records through their length fields, a block at a time.
   const int64_t table_offset = bytes_written_;
@@ -299,19 +326,23 @@ absl::Status LabelFileWriter::Finish() {
   }
   // Sized up front: growing it field by field trips a GCC 12 -Warray-bounds false positive.
   std::vector<uint8_t> tail;
-  tail.reserve(4 + kFooterFixedBytes + 4 * keys_crc_.size() + 4 + kTrailerBytes);
+  tail.reserve(4 + 4 * key_block_crcs_.size() + 4 + kFooterBytes + 4 + kTrailerBytes);
   traces::ByteWriter w(&tail);
   w.Put<uint32_t>(table_crc);
-  const int64_t footer_offset = table_offset + static_cast<int64_t>(counts_.n_tokens) * 8 + 4;
+  const int64_t key_crc_offset = table_offset + static_cast<int64_t>(counts_.n_tokens) * 8 + 4;
+  for (uint32_t c : key_block_crcs_) w.Put<uint32_t>(c);
+  w.Put<uint32_t>(traces::Crc32c(0, tail.data() + 4, tail.size() - 4));
+  const size_t footer_begin = tail.size();
+  const int64_t footer_offset = key_crc_offset + static_cast<int64_t>(tail.size()) - 4;
   w.Put<uint64_t>(static_cast<uint64_t>(counts_.n_tokens));
   w.Put<uint64_t>(static_cast<uint64_t>(counts_.n_labels));
   w.Put<uint64_t>(static_cast<uint64_t>(counts_.n_chunks));
   w.Put<uint64_t>(static_cast<uint64_t>(records_offset_));
   w.Put<uint64_t>(static_cast<uint64_t>(keys_offset_));
   w.Put<uint64_t>(static_cast<uint64_t>(table_offset));
-  for (uint32_t c : keys_crc_) w.Put<uint32_t>(c);
-  const size_t footer_bytes = tail.size() - 4;
-  w.Put<uint32_t>(traces::Crc32c(0, tail.data() + 4, footer_bytes));
+  w.Put<uint64_t>(static_cast<uint64_t>(key_crc_offset));
+  const size_t footer_bytes = tail.size() - footer_begin;
+  w.Put<uint32_t>(traces::Crc32c(0, tail.data() + footer_begin, footer_bytes));
   const size_t trailer_begin = tail.size();
   w.Put<uint64_t>(static_cast<uint64_t>(footer_offset));
   w.Put<uint32_t>(static_cast<uint32_t>(footer_bytes));

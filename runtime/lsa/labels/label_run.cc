@@ -39,6 +39,7 @@ absl::StatusOr<LabelRunSummary> RunLabelDocument(const Model& model,
   header.n_csa_layers = static_cast<int64_t>(csa_layers.size());
   header.constants = options.constants;
   header.hidden_dtype = options.hidden_dtype;
+  header.key_block_rows = options.key_block_rows;
   header.n_prompt_tokens = static_cast<int64_t>(prompt.size());
   header.source = options.source.substr(0, 4096);
   std::vector<int64_t> target_layers;

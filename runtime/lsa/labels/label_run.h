@@ -23,6 +23,7 @@ struct LabelRunOptions {
   std::vector<int64_t> target_csa_indices;  // empty: DefaultTargetCsaIndices(config)
   LabelConstants constants;
   HiddenDtype hidden_dtype = HiddenDtype::kF32;
+  int64_t key_block_rows = kDefaultKeyBlockRows;  // index-key rows per CRC block
   int64_t n_decode = 0;       // decode tokens (records); fewer when the model emits EOS
   bool stop_at_eos = true;    // stop before feeding a generated EOS token back
   int64_t prefill_chunk = 0;  // Sequence::Prefill chunk size (<= 0: one chunk)

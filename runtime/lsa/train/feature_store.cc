@@ -14,11 +14,22 @@ uint64_t TokenKey(const TokenRef& t) {
 
 }  // namespace
 
-void FeatureStore::Counters::Add(int64_t bytes) {
-  const int64_t now = resident.fetch_add(bytes) + bytes;
+namespace {
+
+void AddWithPeak(std::atomic<int64_t>& value, std::atomic<int64_t>& peak, int64_t bytes) {
+  const int64_t now = value.fetch_add(bytes) + bytes;
   int64_t peak_seen = peak.load();
   while (now > peak_seen && !peak.compare_exchange_weak(peak_seen, now)) {
   }
+}
+
+}  // namespace
+
+void FeatureStore::Counters::Add(int64_t bytes) { AddWithPeak(resident, peak, bytes); }
+
+void FeatureStore::Counters::AddBlock(int64_t bytes) {
+  AddWithPeak(block_resident, block_peak, bytes);
+  Add(bytes);
 }
 
 FeatureStore::FeatureStore(const TrainCorpus* corpus, const FeatureStoreOptions& options,
@@ -29,9 +40,17 @@ FeatureStore::FeatureStore(const TrainCorpus* corpus, const FeatureStoreOptions&
       record_floats_(corpus->n_targets() * corpus->hidden_size) {}
 
 FeatureStore::~FeatureStore() {
-  // The hidden cache is owned here; key handles account for themselves.
+  // The hidden and block caches are owned here; key handles account for themselves.
   counters_->Add(-static_cast<int64_t>(hidden_lru_.size()) * record_floats_ *
                  static_cast<int64_t>(sizeof(float)));
+  counters_->AddBlock(-block_cache_used_);
+}
+
+int64_t FeatureStore::bytes_read() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t total = counters_->closed_reader_bytes.load();
+  for (const ReaderEntry& e : readers_) total += e.reader->bytes_read();
+  return total;
 }
 
 absl::StatusOr<std::shared_ptr<const labels::LabelFileReader>> FeatureStore::ReaderLocked(
@@ -54,7 +73,14 @@ absl::StatusOr<std::shared_ptr<const labels::LabelFileReader>> FeatureStore::Rea
                      " bytes, ", r->n_tokens(), " tokens; loaded: ", d.file_bytes, " bytes, ",
                      d.labels.n_tokens(), " tokens)"));
   }
-  readers_.push_front({doc, std::shared_ptr<const labels::LabelFileReader>(std::move(r))});
+  // The reader's byte count joins the store's total when its last user lets it go.
+  std::shared_ptr<Counters> counters = counters_;
+  std::shared_ptr<const labels::LabelFileReader> shared(
+      r.release(), [counters](const labels::LabelFileReader* p) {
+        counters->closed_reader_bytes += p->bytes_read();
+        delete p;
+      });
+  readers_.push_front({doc, std::move(shared)});
   while (static_cast<int64_t>(readers_.size()) > std::max<int64_t>(1, options_.open_files)) {
     readers_.pop_back();
   }
@@ -167,6 +193,96 @@ absl::StatusOr<FeatureStore::KeysHandle> FeatureStore::Keys(int32_t doc_index) {
     keys_lru_.pop_back();
   }
   return handle;
+}
+
+}  // namespace fm::rt::train
+
+namespace fm::rt::train {
+
+void FeatureStore::CacheKeyBlockLocked(const BlockId& id, std::vector<float> values) {
+  const int64_t bytes = static_cast<int64_t>(values.size() * sizeof(float));
+  if (bytes > options_.key_block_cache_bytes || block_index_.count(id) != 0) {
+    counters_->AddBlock(-bytes);  // not kept: it was only in flight
+    return;
+  }
+  while (block_cache_used_ + bytes > options_.key_block_cache_bytes) {
+    const int64_t evicted = static_cast<int64_t>(block_lru_.back().values.size() * sizeof(float));
+    block_index_.erase(block_lru_.back().id);
+    block_lru_.pop_back();
+    block_cache_used_ -= evicted;
+    counters_->AddBlock(-evicted);
+  }
+  block_lru_.push_front({id, std::move(values)});
+  block_index_[id] = block_lru_.begin();
+  block_cache_used_ += bytes;  // already counted as resident while in flight
+}
+
+absl::Status FeatureStore::GatherKeyRows(int32_t doc_index, int64_t target,
+                                         absl::Span<const int32_t> chunks, float* out) {
+  const TrainDocument& doc = corpus_->documents[static_cast<size_t>(doc_index)];
+  const int64_t DI = corpus_->index_head_dim, n_chunks = doc.labels.n_chunks;
+  for (int32_t c : chunks) {
+    if (c < 0 || c >= n_chunks) {
+      return absl::OutOfRangeError(absl::StrCat(doc.name, ": index key row ", c, " of ", n_chunks,
+                                                " (target ", target, ")"));
+    }
+  }
+  if (!doc.streamed) {
+    const std::vector<float>& all = doc.keys[static_cast<size_t>(target)];
+    for (size_t j = 0; j < chunks.size(); ++j) {
+      std::copy_n(all.data() + chunks[j] * DI, DI, out + static_cast<int64_t>(j) * DI);
+    }
+    return absl::OkStatus();
+  }
+  // The rows in block order, so each block is looked up (and read) once.
+  std::vector<size_t> order(chunks.size());
+  for (size_t j = 0; j < order.size(); ++j) order[j] = j;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return chunks[a] < chunks[b]; });
+  auto copy_row = [&](const std::vector<float>& block, int64_t first_row, size_t j) {
+    std::copy_n(block.data() + (chunks[j] - first_row) * DI, DI, out + static_cast<int64_t>(j) * DI);
+  };
+  struct Miss {
+    int64_t block;
+    size_t begin, end;  // its rows: order[begin, end)
+  };
+  std::vector<Miss> misses;
+  std::shared_ptr<const labels::LabelFileReader> reader;
+  int64_t R = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    FM_ASSIGN_OR_RETURN(reader, ReaderLocked(doc_index));
+    R = reader->key_block_rows();
+    for (size_t i = 0; i < order.size();) {
+      const int64_t block = chunks[order[i]] / R;
+      size_t end = i;
+      while (end < order.size() && chunks[order[end]] / R == block) ++end;
+      auto hit = block_index_.find({doc_index, target, block});
+      if (hit == block_index_.end()) {
+        misses.push_back({block, i, end});
+      } else {
+        block_lru_.splice(block_lru_.begin(), block_lru_, hit->second);
+        for (size_t k = i; k < end; ++k) copy_row(hit->second->values, block * R, order[k]);
+      }
+      i = end;
+    }
+  }
+  for (const Miss& m : misses) {
+    // Counted as resident from before the read until it is cached or dropped.
+    const int64_t bytes =
+        reader->key_block_size(m.block) * DI * static_cast<int64_t>(sizeof(float));
+    counters_->AddBlock(bytes);
+    std::vector<float> block;
+    if (absl::Status s = reader->ReadIndexKeyBlock(target, m.block, &block); !s.ok()) {
+      counters_->AddBlock(-bytes);
+      return s;
+    }
+    ++key_block_reads_;
+    for (size_t k = m.begin; k < m.end; ++k) copy_row(block, m.block * R, order[k]);
+    std::lock_guard<std::mutex> lock(mu_);
+    CacheKeyBlockLocked({doc_index, target, m.block}, std::move(block));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fm::rt::train

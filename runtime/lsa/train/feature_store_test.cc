@@ -1,13 +1,16 @@
 // Streaming the corpus (FeatureStore): training on label files read on demand, with a hidden-state
 // cache and key cache far smaller than the corpus, ends bit-identical to training on the same
 // corpus held in memory (same samples, same order, same weights and validation); the resident
-// bytes stay within the caps; a record corrupted after loading and a file replaced during training
+// bytes stay within the caps, training steps read only the key-row blocks their samples score
+// (never a whole document's keys) and hold no more key bytes than the block cache plus one block
+// per thread; a record or key block corrupted after loading and a file replaced during training
 // are refused with errors naming the file.
 
 #include "runtime/lsa/train/feature_store.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -23,11 +26,14 @@ namespace fm::rt::train {
 namespace {
 
 using testing::RandomCorpusOfDocuments;
-using testing::RandomRetriever;
+using testing::ExpectSameWeights;
+using testing::RandomTwoTargetIndexer;
+using testing::SmallTrainOptions;
 using testing::TinyModelConfig;
 using testing::WriteLabelFiles;
 
 constexpr int64_t kDocs = 6, kTokens = 40, kChunks = 50;
+constexpr int64_t kKeyBlockRows = 8;  // 7 blocks per target, the last of 2 rows
 
 class FeatureStoreTest : public ::testing::Test {
  protected:
@@ -35,37 +41,32 @@ class FeatureStoreTest : public ::testing::Test {
     config_ = TinyModelConfig();
     std::mt19937_64 rng(5);
     memory_ = RandomCorpusOfDocuments(config_, {0, 1}, kDocs, kTokens, kChunks, rng);
-    WriteLabelFiles(config_, memory_, dir_.path());
+    WriteLabelFiles(config_, memory_, dir_.path(), kKeyBlockRows);
     auto s = LoadTrainCorpus({dir_.path()}, config_, 0.8);
     ASSERT_TRUE(s.ok()) << s.status();
     streamed_ = std::move(*s);
-    options_.sampling.tau = 6;
-    options_.epochs = 2;
-    options_.batch = 8;
-    options_.adam.lr = 3e-3;
-    options_.val_fraction = 0.25;
-    options_.validation.geometry.chunks_per_page = 4;
-    options_.validation.policy.kmax_pages = 4;
-    options_.validation.policy.tail_chunks = 4;
+    options_ = SmallTrainOptions();
   }
 
   std::unique_ptr<IndexerTrainer> Make(const TrainCorpus* corpus, const TrainOptions& o,
                                        const std::filesystem::path& out) {
-    std::mt19937_64 rng(3);
-    std::vector<RetrieverWeights> layers;
-    layers.push_back(RandomRetriever(config_, 0, 16, 2, rng));
-    layers.push_back(RandomRetriever(config_, 1, 16, 2, rng));
-    auto mi = MemoryIndexer::FromWeights(config_, std::move(layers));
-    EXPECT_TRUE(mi.ok()) << mi.status();
-    if (!mi.ok()) return nullptr;
-    (*mi)->UseThreadPool(&pool_);
-    auto tr = IndexerTrainer::Create(std::move(*mi), corpus, o, out);
+    std::unique_ptr<MemoryIndexer> mi = RandomTwoTargetIndexer(config_, 16, 2, 3);
+    if (!mi) return nullptr;
+    mi->UseThreadPool(&pool_);
+    auto tr = IndexerTrainer::Create(std::move(mi), corpus, o, out);
     EXPECT_TRUE(tr.ok()) << tr.status();
     return tr.ok() ? std::move(*tr) : nullptr;
   }
 
   int64_t RecordBytes() const {
     return memory_.n_targets() * config_.hidden_size * static_cast<int64_t>(sizeof(float));
+  }
+  int64_t BlockBytes() const {
+    return kKeyBlockRows * config_.index_head_dim * static_cast<int64_t>(sizeof(float));
+  }
+  // Key-row bytes a store may hold: its block cache plus one block per thread (pool and caller).
+  int64_t BlockBound(const FeatureStoreOptions& o) const {
+    return o.key_block_cache_bytes + 3 * BlockBytes();
   }
   int64_t DocKeyBytes() const {
     return memory_.n_targets() * kChunks * config_.index_head_dim *
@@ -86,18 +87,14 @@ TEST_F(FeatureStoreTest, StreamedTrainingIsBitIdenticalToInMemoryAndBounded) {
   TrainOptions small = options_;
   small.store.hidden_cache_bytes = 16 * RecordBytes();  // 16 of the corpus's 240 token records
   small.store.key_documents = 1;
+  small.store.key_block_cache_bytes = 4 * BlockBytes();  // 4 of the corpus's 84 key blocks
   small.store.open_files = 2;
   auto b = Make(&streamed_, small, out_b.path());
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(a->Run(nullptr, nullptr).ok());
   ASSERT_TRUE(b->Run(nullptr, nullptr).ok());
   ASSERT_EQ(a->state().step, b->state().step);
-  for (int64_t t = 0; t < 2; ++t) {
-    EXPECT_EQ(a->indexer().target(t).wq_a, b->indexer().target(t).wq_a);
-    EXPECT_EQ(a->indexer().target(t).q_norm, b->indexer().target(t).q_norm);
-    EXPECT_EQ(a->indexer().target(t).wq_b, b->indexer().target(t).wq_b);
-    EXPECT_EQ(a->indexer().target(t).weights_proj, b->indexer().target(t).weights_proj);
-  }
+  ExpectSameWeights(a->indexer(), b->indexer());
   ASSERT_EQ(a->state().history.size(), b->state().history.size());
   for (size_t i = 0; i < a->state().history.size(); ++i) {
     EXPECT_EQ(a->state().history[i]["validation"], b->state().history[i]["validation"]) << i;
@@ -107,13 +104,16 @@ TEST_F(FeatureStoreTest, StreamedTrainingIsBitIdenticalToInMemoryAndBounded) {
   EXPECT_EQ(rt::testing::ReadBytes(out_a.path() / kBestIndexerFileName),
             rt::testing::ReadBytes(out_b.path() / kBestIndexerFileName));
 
-  // The in-memory corpus is served in place; the streamed one re-read records the cache had
-  // evicted, and never held more than the cache plus two documents' keys (the one in use and the
-  // one being loaded).
+  // The in-memory corpus is served in place; the streamed one re-read records and key blocks the
+  // caches had evicted, and never held more than the caches, a block per thread and two
+  // documents' keys for validation (the one in use and the one being loaded).
   EXPECT_EQ(a->store().peak_resident_bytes(), 0);
   EXPECT_GT(b->store().token_reads(), streamed_.n_tokens());
-  EXPECT_GT(b->store().key_reads(), kDocs);
-  const int64_t bound = small.store.hidden_cache_bytes + 2 * DocKeyBytes();
+  EXPECT_GT(b->store().key_block_reads(), 2 * kDocs * 7);
+  EXPECT_LE(b->store().peak_key_block_bytes(), BlockBound(small.store));
+  EXPECT_GT(b->bytes_read_per_step(), 0);
+  const int64_t bound =
+      small.store.hidden_cache_bytes + BlockBound(small.store) + 2 * DocKeyBytes();
   EXPECT_LE(b->store().peak_resident_bytes(), bound);
   EXPECT_GT(b->store().peak_resident_bytes(), 0);
   EXPECT_LT(bound, streamed_.feature_bytes() / 2);
@@ -122,6 +122,79 @@ TEST_F(FeatureStoreTest, StreamedTrainingIsBitIdenticalToInMemoryAndBounded) {
               static_cast<long long>(b->store().peak_resident_bytes()),
               static_cast<long long>(bound));
   b.reset();  // the cache is released with the store
+}
+
+TEST_F(FeatureStoreTest, TrainingStepsReadOnlyKeyRowBlocksWithinTheCache) {
+  rt::testing::ScratchDir out_a("fs_rows_memory"), out_b("fs_rows_streamed");
+  TrainOptions o = options_;
+  o.store.key_block_cache_bytes = 3 * BlockBytes();
+  auto a = Make(&memory_, o, out_a.path());
+  auto b = Make(&streamed_, o, out_b.path());
+  ASSERT_TRUE(a && b);
+  std::vector<RetrieverGrads> ga, gb;
+  int64_t rows = 0;
+  for (int64_t index = 0; index < 4; ++index) {
+    const std::vector<TrainSample> batch = a->BatchSamples(0, index);
+    for (const TrainSample& s : batch) rows += 2 * static_cast<int64_t>(s.entries.chunks.size());
+    auto la = a->LossAndGrads(batch, &ga);
+    auto lb = b->LossAndGrads(b->BatchSamples(0, index), &gb);
+    ASSERT_TRUE(la.ok() && lb.ok()) << la.status() << lb.status();
+    EXPECT_EQ(*la, *lb);
+    for (size_t t = 0; t < ga.size(); ++t) {
+      EXPECT_EQ(ga[t].wq_a, gb[t].wq_a);
+      EXPECT_EQ(ga[t].weights_proj, gb[t].weights_proj);
+    }
+    // Resident key bytes stay within the block cache plus a block per thread, far below one
+    // document's keys, all along.
+    EXPECT_LE(b->store().key_block_bytes(), o.store.key_block_cache_bytes);
+  }
+  const FeatureStore& store = b->store();
+  EXPECT_EQ(store.key_reads(), 0);  // no whole document's keys
+  EXPECT_GT(store.key_block_reads(), 0);
+  EXPECT_LE(store.peak_key_block_bytes(), BlockBound(o.store));
+  EXPECT_LT(BlockBound(o.store), DocKeyBytes());
+  // Every block read was needed by some row (at most one block per scored row).
+  EXPECT_LE(store.key_block_reads(), rows);
+  std::printf("4 steps: %lld key blocks read (%lld B each), peak key bytes %lld B; a document's "
+              "keys are %lld B\n",
+              static_cast<long long>(store.key_block_reads()),
+              static_cast<long long>(BlockBytes()),
+              static_cast<long long>(store.peak_key_block_bytes()),
+              static_cast<long long>(DocKeyBytes()));
+  // The rows themselves, out of order and repeated, match the in-memory keys.
+  FeatureStore fresh(&streamed_, o.store, &pool_);
+  const std::vector<int32_t> chunks = {49, 3, 3, 17, 0, 48};
+  std::vector<float> got(chunks.size() * static_cast<size_t>(config_.index_head_dim));
+  ASSERT_TRUE(fresh.GatherKeyRows(2, 1, chunks, got.data()).ok());
+  const int64_t DI = config_.index_head_dim;
+  for (size_t j = 0; j < chunks.size(); ++j) {
+    const float* want = memory_.documents[2].keys[1].data() + chunks[j] * DI;
+    EXPECT_EQ(std::vector<float>(got.begin() + static_cast<std::ptrdiff_t>(j) * DI,
+                                 got.begin() + static_cast<std::ptrdiff_t>(j + 1) * DI),
+              std::vector<float>(want, want + DI))
+        << "chunk " << chunks[j];
+  }
+  EXPECT_EQ(fresh.key_block_reads(), 3);  // blocks 0 (rows 0, 3), 2 (17) and 6 (48, 49)
+  const std::vector<int32_t> past = {static_cast<int32_t>(kChunks)};
+  EXPECT_EQ(fresh.GatherKeyRows(2, 1, past, got.data()).code(), absl::StatusCode::kOutOfRange);
+
+  // Without a block cache a step still reads each block of a batch document at most once per
+  // target (the union of its samples' rows is fetched once): never more than the old whole-key
+  // loads.
+  rt::testing::ScratchDir out_c("fs_rows_uncached");
+  TrainOptions uncached = o;
+  uncached.store.key_block_cache_bytes = 0;
+  auto c = Make(&streamed_, uncached, out_c.path());
+  ASSERT_TRUE(c);
+  const std::vector<TrainSample> batch = c->BatchSamples(1, 0);
+  std::vector<int32_t> docs;
+  for (const TrainSample& smp : batch) docs.push_back(smp.token.doc);
+  std::sort(docs.begin(), docs.end());
+  docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
+  ASSERT_TRUE(c->LossAndGrads(batch, &gb).ok());
+  EXPECT_GT(c->store().key_block_reads(), 0);
+  EXPECT_LE(c->store().key_block_reads(), static_cast<int64_t>(docs.size()) * 2 * 7);
+  EXPECT_EQ(c->store().key_block_bytes(), 0);
 }
 
 TEST_F(FeatureStoreTest, CacheHitsAndEvictionsKeepTheValues) {
@@ -175,6 +248,30 @@ TEST_F(FeatureStoreTest, CorruptOrReplacedFilesAreRefusedNamingTheFile) {
     s = tr->Run(nullptr, nullptr);
     EXPECT_FALSE(s.ok());
     EXPECT_NE(s.message().find("doc_001.fmlabels"), std::string::npos) << s;
+  }
+  // A key block corrupted after loading: the rows of that block are refused, naming the file and
+  // the block; rows of other blocks still read.
+  {
+    const std::filesystem::path doc2 = dir_.path() / "doc_002.fmlabels";
+    std::string doc2_bytes = rt::testing::ReadBytes(doc2);
+    const int64_t DI = config_.index_head_dim;
+    const float* key = memory_.documents[2].keys[1].data() + 10 * DI;  // target 1, block 1
+    const size_t key_at = doc2_bytes.find(std::string(
+        reinterpret_cast<const char*>(key), static_cast<size_t>(DI) * sizeof(float)));
+    ASSERT_NE(key_at, std::string::npos);
+    doc2_bytes[key_at + 5] = static_cast<char>(doc2_bytes[key_at + 5] ^ 0x08);
+    rt::testing::WriteBytes(doc2, doc2_bytes);
+    FeatureStore store(&streamed_, {}, &pool_);
+    std::vector<float> rows(static_cast<size_t>(2 * DI));
+    const std::vector<int32_t> in_block = {9, 30}, elsewhere = {7, 30};
+    absl::Status s = store.GatherKeyRows(2, 1, in_block, rows.data());
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_NE(s.message().find("doc_002.fmlabels"), std::string::npos) << s;
+    EXPECT_NE(s.message().find("target 1 block 1"), std::string::npos) << s;
+    EXPECT_TRUE(store.GatherKeyRows(2, 1, elsewhere, rows.data()).ok());
+    EXPECT_TRUE(store.GatherKeyRows(2, 0, in_block, rows.data()).ok());
+    // Kept: blocks 0 and 3 of target 1, 1 and 3 of target 0; not the one that failed.
+    EXPECT_EQ(store.key_block_bytes(), 4 * BlockBytes());
   }
   // A file replaced by another document after loading.
   std::mt19937_64 rng(9);

@@ -26,7 +26,7 @@ namespace {
 
 using DVec = std::vector<double>;
 using testing::RandomCorpus;
-using testing::RandomRetriever;
+using testing::RandomTwoTargetIndexer;
 using testing::RandomVec;
 using testing::TinyModelConfig;
 
@@ -106,17 +106,45 @@ struct ErrorTracker {
   double Relative() const { return max_ref > 0 ? max_err / max_ref : max_err; }
 };
 
+// Compares `analytic` (d loss / d vars) with central differences of `loss()` at every `stride`-th
+// entry of `vars`: each is moved by +-eps and restored. `loss` reads `vars` by reference.
+template <typename Loss>
+ErrorTracker CentralDifferences(DVec& vars, const std::vector<float>& analytic, double eps,
+                                const Loss& loss, size_t stride = 1) {
+  ErrorTracker e;
+  for (size_t i = 0; i < vars.size(); i += stride) {
+    const double keep = vars[i];
+    vars[i] = keep + eps;
+    const double lp = loss();
+    vars[i] = keep - eps;
+    const double lm = loss();
+    vars[i] = keep;
+    e.Add(analytic[i], (lp - lm) / (2 * eps));
+  }
+  return e;
+}
+
+// The gradients (da, db) of a loss of two tensors against central differences in double: prints
+// both relative errors under `what` and expects each below `tolerance`.
+template <typename Loss>
+void ExpectGradientsOfTwo(const char* what, const std::vector<float>& a,
+                          const std::vector<float>& da, const std::vector<float>& b,
+                          const std::vector<float>& db, double eps, double tolerance,
+                          const Loss& loss) {
+  DVec ad(a.begin(), a.end()), bd(b.begin(), b.end());
+  const ErrorTracker ea = CentralDifferences(ad, da, eps, [&] { return loss(ad, bd); });
+  const ErrorTracker eb = CentralDifferences(bd, db, eps, [&] { return loss(ad, bd); });
+  std::printf("gradcheck %s: rel err %.3g and %.3g\n", what, ea.Relative(), eb.Relative());
+  EXPECT_LT(ea.Relative(), tolerance) << what << ": first tensor";
+  EXPECT_LT(eb.Relative(), tolerance) << what << ": second tensor";
+}
+
 class BackwardTest : public ::testing::Test {
  protected:
   void SetUp() override {
     config_ = TinyModelConfig();
-    std::mt19937_64 rng(5);
-    std::vector<RetrieverWeights> layers;
-    layers.push_back(RandomRetriever(config_, 0, 24, 3, rng));
-    layers.push_back(RandomRetriever(config_, 1, 24, 3, rng));
-    auto mi = MemoryIndexer::FromWeights(config_, std::move(layers));
-    ASSERT_TRUE(mi.ok()) << mi.status();
-    indexer_ = std::move(*mi);
+    indexer_ = RandomTwoTargetIndexer(config_, 24, 3, 5);
+    ASSERT_TRUE(indexer_);
   }
   ModelConfig config_;
   std::unique_ptr<MemoryIndexer> indexer_;
@@ -162,30 +190,7 @@ TEST_F(BackwardTest, LinearGradientsMatchCentralDifferences) {
       }
     return s;
   };
-  DVec Wd(W.begin(), W.end()), xd(x.begin(), x.end());
-  ErrorTracker ew, ex;
-  const double eps = 1e-5;
-  for (size_t i = 0; i < Wd.size(); ++i) {
-    const double keep = Wd[i];
-    Wd[i] = keep + eps;
-    const double lp = loss(Wd, xd);
-    Wd[i] = keep - eps;
-    const double lm = loss(Wd, xd);
-    Wd[i] = keep;
-    ew.Add(dW[i], (lp - lm) / (2 * eps));
-  }
-  for (size_t i = 0; i < xd.size(); ++i) {
-    const double keep = xd[i];
-    xd[i] = keep + eps;
-    const double lp = loss(Wd, xd);
-    xd[i] = keep - eps;
-    const double lm = loss(Wd, xd);
-    xd[i] = keep;
-    ex.Add(dx[i], (lp - lm) / (2 * eps));
-  }
-  std::printf("gradcheck linear: dW rel err %.3g, dx rel err %.3g\n", ew.Relative(), ex.Relative());
-  EXPECT_LT(ew.Relative(), 1e-5);
-  EXPECT_LT(ex.Relative(), 1e-5);
+  ExpectGradientsOfTwo("linear dW, dx", W, dW, x, dx, 1e-5, 1e-5, loss);
 }
 
 TEST_F(BackwardTest, RmsNormGradientsMatchCentralDifferences) {
@@ -207,30 +212,7 @@ TEST_F(BackwardTest, RmsNormGradientsMatchCentralDifferences) {
     }
     return s;
   };
-  DVec ad(a.begin(), a.end()), gd(g.begin(), g.end());
-  ErrorTracker ea, eg;
-  const double eps = 1e-6;
-  for (size_t i = 0; i < ad.size(); ++i) {
-    const double keep = ad[i];
-    ad[i] = keep + eps;
-    const double lp = loss(ad, gd);
-    ad[i] = keep - eps;
-    const double lm = loss(ad, gd);
-    ad[i] = keep;
-    ea.Add(da[i], (lp - lm) / (2 * eps));
-  }
-  for (size_t i = 0; i < gd.size(); ++i) {
-    const double keep = gd[i];
-    gd[i] = keep + eps;
-    const double lp = loss(ad, gd);
-    gd[i] = keep - eps;
-    const double lm = loss(ad, gd);
-    gd[i] = keep;
-    eg.Add(dg[i], (lp - lm) / (2 * eps));
-  }
-  std::printf("gradcheck rmsnorm: da rel err %.3g, dg rel err %.3g\n", ea.Relative(), eg.Relative());
-  EXPECT_LT(ea.Relative(), 1e-4);
-  EXPECT_LT(eg.Relative(), 1e-4);
+  ExpectGradientsOfTwo("rmsnorm da, dg", a, da, g, dg, 1e-6, 1e-4, loss);
 }
 
 // RoPE and Hadamard are linear: their backward must be the exact adjoint, <f(x), y> = <x, f*(y)>,
@@ -288,30 +270,7 @@ TEST_F(BackwardTest, ScoreKeysGradientsMatchCentralDifferences) {
     for (int64_t j = 0; j < n; ++j) s += dl[static_cast<size_t>(j)] * RefLogit(qd, wd, H, DI, keys.data() + j * DI);
     return s;
   };
-  DVec qd(q.begin(), q.end()), wd(w.begin(), w.end());
-  ErrorTracker eq, ew;
-  const double eps = 1e-6;
-  for (size_t i = 0; i < qd.size(); ++i) {
-    const double keep = qd[i];
-    qd[i] = keep + eps;
-    const double lp = loss(qd, wd);
-    qd[i] = keep - eps;
-    const double lm = loss(qd, wd);
-    qd[i] = keep;
-    eq.Add(dq[i], (lp - lm) / (2 * eps));
-  }
-  for (size_t i = 0; i < wd.size(); ++i) {
-    const double keep = wd[i];
-    wd[i] = keep + eps;
-    const double lp = loss(qd, wd);
-    wd[i] = keep - eps;
-    const double lm = loss(qd, wd);
-    wd[i] = keep;
-    ew.Add(dw[i], (lp - lm) / (2 * eps));
-  }
-  std::printf("gradcheck relu-dot logits: dq rel err %.3g, dw rel err %.3g\n", eq.Relative(), ew.Relative());
-  EXPECT_LT(eq.Relative(), 1e-4);
-  EXPECT_LT(ew.Relative(), 1e-4);
+  ExpectGradientsOfTwo("relu-dot logits dq, dw", q, dq, w, dw, 1e-6, 1e-4, loss);
 }
 
 TEST_F(BackwardTest, FocalLossGradientMatchesCentralDifferences) {
@@ -384,18 +343,9 @@ TEST_F(BackwardTest, WholeNetworkLossGradientMatchesCentralDifferences) {
         {&W.weights_proj, &g.weights_proj}};
     const char* names[] = {"wq_a", "q_norm", "wq_b", "weights_proj"};
     for (int k = 0; k < 4; ++k) {
-      DVec& p = *tensors[k].first;
-      ErrorTracker e;
       // Every 3rd coordinate keeps the test fast; each tensor still has > 20 checked entries.
-      for (size_t i = 0; i < p.size(); i += 3) {
-        const double keep = p[i];
-        p[i] = keep + eps;
-        const double lp = ref_layer_loss(t, W) / nt;
-        p[i] = keep - eps;
-        const double lm = ref_layer_loss(t, W) / nt;
-        p[i] = keep;
-        e.Add((*tensors[k].second)[i], (lp - lm) / (2 * eps));
-      }
+      const ErrorTracker e = CentralDifferences(
+          *tensors[k].first, *tensors[k].second, eps, [&] { return ref_layer_loss(t, W) / nt; }, 3);
       std::printf("gradcheck network target %lld %s: rel err %.3g (max |g| %.3g)\n",
                   static_cast<long long>(t), names[k], e.Relative(), e.max_ref);
       EXPECT_GT(e.max_ref, 1e-7) << names[k];

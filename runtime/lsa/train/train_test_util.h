@@ -15,6 +15,7 @@
 #include "runtime/lsa/labels/label_file.h"
 #include "runtime/lsa/memory_indexer.h"
 #include "runtime/lsa/train/train_corpus.h"
+#include "runtime/lsa/train/trainer.h"
 #include "runtime/weights/synth.h"
 
 namespace fm::rt::train::testing {
@@ -49,6 +50,45 @@ inline RetrieverWeights RandomRetriever(const ModelConfig& c, int64_t csa, int64
   w.wq_b = RandomVec(static_cast<size_t>(H * R) * DI, rng, 0.25f);
   w.weights_proj = RandomVec(static_cast<size_t>(H) * d, rng, 0.5f);
   return w;
+}
+
+// An indexer over CSA layers 0 and 1 with random weights (rank R, H heads, layer 0 drawn first
+// from a generator seeded with `seed`); null after a (reported) failure.
+inline std::unique_ptr<MemoryIndexer> RandomTwoTargetIndexer(const ModelConfig& c, int64_t R,
+                                                             int64_t H, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<RetrieverWeights> layers;
+  layers.push_back(RandomRetriever(c, 0, R, H, rng));
+  layers.push_back(RandomRetriever(c, 1, R, H, rng));
+  auto mi = MemoryIndexer::FromWeights(c, std::move(layers));
+  EXPECT_TRUE(mi.ok()) << mi.status();
+  return mi.ok() ? std::move(*mi) : nullptr;
+}
+
+// The small runs of the trainer and feature-store tests: tau 6, 2 epochs of batches of 8, lr
+// 3e-3, the last quarter of each document held out, a Level-1 policy of 4-chunk pages.
+inline TrainOptions SmallTrainOptions() {
+  TrainOptions o;
+  o.sampling.tau = 6;
+  o.epochs = 2;
+  o.batch = 8;
+  o.adam.lr = 3e-3;
+  o.val_fraction = 0.25;
+  o.validation.geometry.chunks_per_page = 4;
+  o.validation.policy.kmax_pages = 4;
+  o.validation.policy.tail_chunks = 4;
+  return o;
+}
+
+// Every weight of every target bit-identical.
+inline void ExpectSameWeights(const MemoryIndexer& a, const MemoryIndexer& b) {
+  ASSERT_EQ(a.n_targets(), b.n_targets());
+  for (int64_t t = 0; t < a.n_targets(); ++t) {
+    EXPECT_EQ(a.target(t).wq_a, b.target(t).wq_a) << "target " << t;
+    EXPECT_EQ(a.target(t).q_norm, b.target(t).q_norm) << "target " << t;
+    EXPECT_EQ(a.target(t).wq_b, b.target(t).wq_b) << "target " << t;
+    EXPECT_EQ(a.target(t).weights_proj, b.target(t).weights_proj) << "target " << t;
+  }
 }
 
 // One document of T decode tokens over n_chunks chunks: three random golden chunks (< 20) per
@@ -96,8 +136,10 @@ inline TrainCorpus RandomCorpusOfDocuments(const ModelConfig& c, const std::vect
 
 // Writes every in-memory document of `corpus` to dir/doc_NNN.fmlabels (votes = 1), in order.
 inline void WriteLabelFiles(const ModelConfig& c, const TrainCorpus& corpus,
-                            const std::filesystem::path& dir) {
+                            const std::filesystem::path& dir,
+                            int64_t key_block_rows = labels::kDefaultKeyBlockRows) {
   labels::LabelFileHeader h;
+  h.key_block_rows = key_block_rows;
   h.hidden_size = c.hidden_size;
   h.index_head_dim = c.index_head_dim;
   h.index_n_heads = c.index_n_heads;

@@ -201,10 +201,11 @@ absl::StatusOr<double> IndexerTrainer::LossAndGrads(absl::Span<const TrainSample
     dq_[static_cast<size_t>(t)].assign(static_cast<size_t>(B * H * DI), 0.0f);
     dw_[static_cast<size_t>(t)].assign(static_cast<size_t>(B * H), 0.0f);
   }
-  // The batch's documents in order of first appearance: each one's keys are loaded once and its
-  // samples scored on every target while they are held (a streamed corpus keeps only a few
-  // documents' keys). Every (target, sample) writes its own loss and gradient slots, so the order
-  // does not change any value.
+  // The batch's documents in order of first appearance. For each document and target, the union
+  // of the rows its samples score (positives and negatives) is fetched once through the store's
+  // bounded row-block cache, so a step never reads more key bytes than the documents' keys (and
+  // usually far fewer); then every (target, sample) scores its own rows and writes its own loss
+  // and gradient slots, so the order of the work does not change any value.
   std::vector<std::pair<int32_t, std::vector<int64_t>>> groups;
   for (int64_t b = 0; b < B; ++b) {
     const int32_t doc = samples[static_cast<size_t>(b)].token.doc;
@@ -218,8 +219,26 @@ absl::StatusOr<double> IndexerTrainer::LossAndGrads(absl::Span<const TrainSample
   }
   std::vector<double> loss(static_cast<size_t>(nt * B), 0.0);
   std::vector<absl::Status> status(static_cast<size_t>(nt * B));
+  std::vector<std::vector<int32_t>> rows(static_cast<size_t>(nt));  // per target: sorted union
+  std::vector<std::vector<float>> row_keys(static_cast<size_t>(nt));
+  std::vector<absl::Status> gather(static_cast<size_t>(nt));
   for (const auto& [doc, members] : groups) {
-    FM_ASSIGN_OR_RETURN(const FeatureStore::KeysHandle doc_keys, store_->Keys(doc));
+    kernels::cpu::ParallelForOrInline(indexer_->thread_pool(), nt, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        std::vector<int32_t>& r = rows[static_cast<size_t>(t)];
+        r.clear();
+        for (int64_t b : members) {
+          const std::vector<int32_t>& c = samples[static_cast<size_t>(b)].entries.chunks;
+          r.insert(r.end(), c.begin(), c.end());
+        }
+        std::sort(r.begin(), r.end());
+        r.erase(std::unique(r.begin(), r.end()), r.end());
+        row_keys[static_cast<size_t>(t)].resize(r.size() * static_cast<size_t>(DI));
+        gather[static_cast<size_t>(t)] =
+            store_->GatherKeyRows(doc, t, r, row_keys[static_cast<size_t>(t)].data());
+      }
+    });
+    for (const absl::Status& g : gather) FM_RETURN_IF_ERROR(g);
     const int64_t m = static_cast<int64_t>(members.size());
     kernels::cpu::ParallelForOrInline(
         indexer_->thread_pool(), nt * m, 1, [&](int64_t i0, int64_t i1) {
@@ -229,11 +248,13 @@ absl::StatusOr<double> IndexerTrainer::LossAndGrads(absl::Span<const TrainSample
             const int64_t H = indexer_->target(t).n_heads;
             const IndexerQueryBatch& act = act_[static_cast<size_t>(t)];
             const TrainSample& s = samples[static_cast<size_t>(b)];
-            const std::vector<float>& all_keys = (*doc_keys)[static_cast<size_t>(t)];
+            const std::vector<int32_t>& r = rows[static_cast<size_t>(t)];
             const int64_t n = static_cast<int64_t>(s.entries.chunks.size());
             keys.resize(static_cast<size_t>(n * DI));
             for (int64_t j = 0; j < n; ++j) {
-              std::copy_n(all_keys.data() + s.entries.chunks[static_cast<size_t>(j)] * DI, DI,
+              const auto at = std::lower_bound(r.begin(), r.end(),
+                                               s.entries.chunks[static_cast<size_t>(j)]);
+              std::copy_n(row_keys[static_cast<size_t>(t)].data() + (at - r.begin()) * DI, DI,
                           keys.begin() + j * DI);
             }
             logits.resize(static_cast<size_t>(n));
@@ -374,8 +395,11 @@ absl::Status IndexerTrainer::Run(const Logger& log, const EpochHook& on_epoch) {
     const int64_t epoch = state_.step / steps_per_epoch_;
     const int64_t index = state_.step % steps_per_epoch_;
     const auto t0 = std::chrono::steady_clock::now();
+    const int64_t read_before = store_->bytes_read();
     const std::vector<TrainSample> batch = BatchSamples(epoch, index);
     FM_ASSIGN_OR_RETURN(const StepStats st, OptimizerStep(batch));
+    step_bytes_read_ += store_->bytes_read() - read_before;
+    ++steps_run_;
     busy_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     busy_samples += static_cast<int64_t>(batch.size());
     epoch_samples += static_cast<int64_t>(batch.size());

@@ -12,7 +12,8 @@
 // far (epoch 0 included), the weights are also saved as best.safetensors; with patience > 0,
 // training stops after that many validations in a row without improvement (spec §8).
 // Hidden states and keys come through a FeatureStore (feature_store.h): with a streamed corpus
-// only the batch's token records and a few documents' keys are resident.
+// only the batch's token records and the key-row blocks its samples score are read (a bounded
+// block cache); validation holds a few documents' whole keys.
 
 #include <cstdint>
 #include <filesystem>
@@ -101,6 +102,12 @@ class IndexerTrainer {
   int64_t n_val_tokens() const { return static_cast<int64_t>(val_tokens_.size()); }
   // Samples per second over the optimizer steps of the last Run.
   double samples_per_second() const { return samples_per_second_; }
+  // Label-file bytes read per optimizer step (token records and key-row blocks), averaged over
+  // the steps run by this trainer (validation's reads excluded).
+  double bytes_read_per_step() const {
+    return steps_run_ > 0 ? static_cast<double>(step_bytes_read_) / static_cast<double>(steps_run_)
+                          : 0;
+  }
 
  private:
   IndexerTrainer(std::unique_ptr<MemoryIndexer> indexer, const TrainCorpus* corpus,
@@ -119,6 +126,7 @@ class IndexerTrainer {
   int64_t steps_per_epoch_ = 0;
   TrainState state_;
   double samples_per_second_ = 0;
+  int64_t step_bytes_read_ = 0, steps_run_ = 0;
   std::vector<RetrieverGrads> grads_;
   // Scratch of LossAndGrads.
   std::vector<IndexerQueryBatch> act_;

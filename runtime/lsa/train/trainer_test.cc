@@ -22,7 +22,9 @@ namespace fm::rt::train {
 namespace {
 
 using testing::RandomCorpus;
-using testing::RandomRetriever;
+using testing::ExpectSameWeights;
+using testing::RandomTwoTargetIndexer;
+using testing::SmallTrainOptions;
 using testing::TinyModelConfig;
 
 class TrainerTest : public ::testing::Test {
@@ -31,24 +33,11 @@ class TrainerTest : public ::testing::Test {
     config_ = TinyModelConfig();
     std::mt19937_64 rng(21);
     corpus_ = RandomCorpus(config_, {0, 1}, 48, 50, rng);
-    options_.sampling.tau = 6;
-    options_.epochs = 2;
-    options_.batch = 8;
-    options_.adam.lr = 3e-3;
-    options_.val_fraction = 0.25;
-    options_.validation.geometry.chunks_per_page = 4;
-    options_.validation.policy.kmax_pages = 4;
-    options_.validation.policy.tail_chunks = 4;
+    options_ = SmallTrainOptions();
   }
 
   std::unique_ptr<MemoryIndexer> InitialIndexer() const {
-    std::mt19937_64 rng(3);
-    std::vector<RetrieverWeights> layers;
-    layers.push_back(RandomRetriever(config_, 0, 16, 2, rng));
-    layers.push_back(RandomRetriever(config_, 1, 16, 2, rng));
-    auto mi = MemoryIndexer::FromWeights(config_, std::move(layers));
-    EXPECT_TRUE(mi.ok()) << mi.status();
-    return std::move(*mi);
+    return RandomTwoTargetIndexer(config_, 16, 2, 3);
   }
 
   std::unique_ptr<IndexerTrainer> Make(std::unique_ptr<MemoryIndexer> mi,
@@ -57,6 +46,27 @@ class TrainerTest : public ::testing::Test {
     auto tr = IndexerTrainer::Create(std::move(mi), &corpus_, o, out);
     EXPECT_TRUE(tr.ok()) << tr.status();
     return tr.ok() ? std::move(*tr) : nullptr;
+  }
+
+  TrainOptions WithEpochs(int64_t epochs) const {
+    TrainOptions o = options_;
+    o.epochs = epochs;
+    return o;
+  }
+  TrainOptions StoppingAfter(int64_t steps) const {
+    TrainOptions o = options_;
+    o.max_steps = steps;
+    return o;
+  }
+
+  // A trainer from the initial weights, run to its end (or max_steps); null after a failure.
+  std::unique_ptr<IndexerTrainer> TrainFresh(const std::filesystem::path& out,
+                                             const TrainOptions& o) {
+    std::unique_ptr<IndexerTrainer> tr = Make(InitialIndexer(), out, o);
+    if (!tr) return nullptr;
+    const absl::Status s = tr->Run(nullptr, nullptr);
+    EXPECT_TRUE(s.ok()) << s;
+    return s.ok() ? std::move(tr) : nullptr;
   }
 
   std::unique_ptr<MemoryIndexer> LoadSaved(const std::filesystem::path& out) const {
@@ -70,16 +80,6 @@ class TrainerTest : public ::testing::Test {
   TrainOptions options_;
   kernels::cpu::ThreadPool pool_{2};
 };
-
-void ExpectSameWeights(const MemoryIndexer& a, const MemoryIndexer& b) {
-  ASSERT_EQ(a.n_targets(), b.n_targets());
-  for (int64_t t = 0; t < a.n_targets(); ++t) {
-    EXPECT_EQ(a.target(t).wq_a, b.target(t).wq_a);
-    EXPECT_EQ(a.target(t).q_norm, b.target(t).q_norm);
-    EXPECT_EQ(a.target(t).wq_b, b.target(t).wq_b);
-    EXPECT_EQ(a.target(t).weights_proj, b.target(t).weights_proj);
-  }
-}
 
 TEST_F(TrainerTest, TrainingLowersTheLossAndSavesLoadableWeights) {
   rt::testing::ScratchDir out("trainer_loss");
@@ -104,16 +104,13 @@ TEST_F(TrainerTest, TrainingLowersTheLossAndSavesLoadableWeights) {
 
 TEST_F(TrainerTest, InterruptedRunResumesToTheSameResult) {
   rt::testing::ScratchDir full("trainer_full"), parts("trainer_parts");
-  auto a = Make(InitialIndexer(), full.path(), options_);
+  auto a = TrainFresh(full.path(), options_);
   ASSERT_TRUE(a);
-  ASSERT_TRUE(a->Run(nullptr, nullptr).ok());
   ASSERT_GT(a->total_steps(), 3);
 
-  TrainOptions stop = options_;
-  stop.max_steps = 3;  // mid-epoch 1 (steps_per_epoch = 5)
-  auto b = Make(InitialIndexer(), parts.path(), stop);
+  const TrainOptions stop = StoppingAfter(3);  // mid-epoch 1 (steps_per_epoch = 5)
+  auto b = TrainFresh(parts.path(), stop);
   ASSERT_TRUE(b);
-  ASSERT_TRUE(b->Run(nullptr, nullptr).ok());
   ASSERT_EQ(b->state().step, 3);
   b.reset();
   // A fresh process: weights from the checkpoint, then the optimizer state.
@@ -148,11 +145,9 @@ size_t ArgmaxF1(const nlohmann::json& history) {
 
 TEST_F(TrainerTest, BestCheckpointHoldsTheWeightsOfTheBestValidationF1) {
   rt::testing::ScratchDir out("trainer_best");
-  TrainOptions o = options_;
-  o.epochs = 4;
-  auto tr = Make(InitialIndexer(), out.path(), o);
+  const TrainOptions o = WithEpochs(4);
+  auto tr = TrainFresh(out.path(), o);
   ASSERT_TRUE(tr);
-  ASSERT_TRUE(tr->Run(nullptr, nullptr).ok());
   const nlohmann::json& h = tr->state().history;
   ASSERT_EQ(h.size(), 5u);
   const size_t arg = ArgmaxF1(h);
@@ -188,20 +183,17 @@ TEST_F(TrainerTest, BestCheckpointHoldsTheWeightsOfTheBestValidationF1) {
 
 TEST_F(TrainerTest, PatienceStopsEarlyAndResumeKeepsTheBest) {
   rt::testing::ScratchDir full("trainer_nopatience"), early("trainer_patience");
-  TrainOptions o = options_;
-  o.epochs = 8;
-  auto a = Make(InitialIndexer(), full.path(), o);
+  const TrainOptions o = WithEpochs(8);
+  auto a = TrainFresh(full.path(), o);
   ASSERT_TRUE(a);
-  ASSERT_TRUE(a->Run(nullptr, nullptr).ok());
   ASSERT_EQ(a->state().step, a->total_steps());
   const int64_t best_epoch = a->state().best.epoch;
   ASSERT_LT(best_epoch + 2, o.epochs);  // two validations without improvement happen
 
   TrainOptions p = o;
   p.patience = 2;
-  auto b = Make(InitialIndexer(), early.path(), p);
+  auto b = TrainFresh(early.path(), p);
   ASSERT_TRUE(b);
-  ASSERT_TRUE(b->Run(nullptr, nullptr).ok());
   EXPECT_TRUE(b->state().best.early_stopped);
   EXPECT_EQ(b->state().best.since, 2);
   EXPECT_EQ(b->state().best.epoch, best_epoch);
@@ -241,11 +233,9 @@ TEST_F(TrainerTest, PatienceStopsEarlyAndResumeKeepsTheBest) {
 
 TEST_F(TrainerTest, BadCheckpointsAreRefusedNamingTheFile) {
   rt::testing::ScratchDir out("trainer_bad");
-  TrainOptions stop = options_;
-  stop.max_steps = 2;
-  auto a = Make(InitialIndexer(), out.path(), stop);
+  const TrainOptions stop = StoppingAfter(2);
+  auto a = TrainFresh(out.path(), stop);
   ASSERT_TRUE(a);
-  ASSERT_TRUE(a->Run(nullptr, nullptr).ok());
   const std::filesystem::path state = out.path() / kTrainStateFileName;
   const std::filesystem::path weights = out.path() / kIndexerFileName;
   const std::string state_bytes = rt::testing::ReadBytes(state);
