@@ -148,6 +148,31 @@ TEST_F(EngineTest, EveryPagedModeDecodesWithinTheReserve) {
   }
 }
 
+TEST_F(EngineTest, AutoKmaxSizesTheReserveByTheRuleNotByTheTableCap) {
+  // 1-chunk (4-token) pages: 1000 tokens are 250 pages, far above the rule's 96-page floor, so the
+  // hot pool must stay well below the full KV (the point of LSA) instead of being sized for every
+  // page the table could hold.
+  EngineConfig c = Config(SelectionMode::kRecency, /*kmax=*/0, /*max_requests=*/1);
+  c.chunks_per_page = 1;
+  c.max_context_tokens = 1000;
+  c.params.tau_steps = 2;
+  c.params.publish_delay_steps = 1;
+  c.params.policy.tail_chunks = 4;
+  c.measure_coverage = false;
+  std::unique_ptr<Engine> e = Make(c);
+  ASSERT_TRUE(e);
+  ASSERT_TRUE(e->AddRequest({}, 960, 8, 3).ok());
+  const int64_t slot = e->geometry().slot_bytes();
+  const int64_t rule = sched::DefaultKmaxPages(sched::PagesForTokens(1000, e->geometry()));
+  ASSERT_EQ(rule, 96);
+  // (KMAX + 2 tail/spare) x (1 + headroom) + 1 per request, + 1 shared.
+  EXPECT_EQ(e->hot_pool_bytes(),
+            (static_cast<int64_t>((rule + 2) * (1.0 + c.headroom)) + 1 + 1) * slot);
+  EXPECT_LT(e->hot_pool_bytes(), e->full_kv_bytes());  // sized for the 250-page cap: 317 slots
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(e->Step().ok());
+  ASSERT_TRUE(e->scheduler()->CheckInvariants().ok());
+}
+
 TEST_F(EngineTest, DecodeReadsTheHotPoolAndACorruptedCellFailsTheNextPublish) {
   // `clean` decodes the same request untouched, the reference for e's logits.
   std::unique_ptr<Engine> e, clean;
