@@ -26,7 +26,10 @@ test: build
 # The sanitizer stage of CI (DESIGN.md §10): ASan+UBSan on the CPU targets and their tests (CUDA off;
 # the Xvfb screenshot test and the numpy self-check already ran above), then TSan on the
 # multi-threaded parts: traces, the scheduler and the engine (SimLink worker thread).
-SAN_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLASHMEM_CUDA=OFF -DFLASHMEM_BENCH=OFF
+# -O1 -g1: line tables are all a sanitizer report needs, and the stage compiles ~40 % faster than
+# at RelWithDebInfo's -O2 -g (CI has 2 cores).
+SAN_FLAGS = -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
+            -DFLASHMEM_CUDA=OFF -DFLASHMEM_BENCH=OFF
 sanitize: setup
 	@cmake -S . -B $(BUILD)-asan $(SAN_FLAGS) -DFM_SANITIZE=address,undefined >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
