@@ -57,18 +57,7 @@ grep -E "\*\*\*(Failed|Skipped|Timeout)|Exception" "$out/ctest_gpu.log" | tee -a
   > /dev/null 2> "$out/pcie.txt"
 bench_rc=$?
 note "bench pcie: rc=$bench_rc ($(elapsed))"
-python3 - "$out/pcie.json" <<'PY' | tee -a "$summary"
-import json, sys
-try:
-    doc = json.load(open(sys.argv[1]))
-except Exception as e:
-    print(f"pcie.json unreadable: {e}"); sys.exit(0)
-if doc.get("skipped"):
-    print("pcie skipped:", doc.get("skip_reason")); sys.exit(0)
-for r in doc["results"]:
-    gbps = r["counters"].get("bytes_per_second", 0) / 1e9
-    print(f'{r["name"]:<44} {gbps:7.2f} GB/s  ratio {r.get("ratio_to_baseline", float("nan")):.3f}')
-PY
+python3 "$root_dir/tools/device/summarize_bench.py" pcie "$out/pcie.json" | tee -a "$summary"
 # The GPU decode step (all-resident vs LSA) on a synthetic "small" checkpoint (Flash's layer
 # pattern); its log stays in the build dir (at most 8 files come back) and its tail goes to the
 # summary when it fails. FM_DECODE_CONTEXTS / FM_DECODE_STEPS tune it.
@@ -79,20 +68,7 @@ PY
 decode_rc=$?
 note "bench decode: rc=$decode_rc ($(elapsed))"
 [ "$decode_rc" = 0 ] || tail -5 "$build/decode.txt" | tee -a "$summary"
-python3 - "$out/decode.json" <<'PY' | tee -a "$summary"
-import json, sys
-try:
-    doc = json.load(open(sys.argv[1]))
-except Exception as e:
-    print(f"decode.json unreadable: {e}"); sys.exit(0)
-if doc.get("skipped"):
-    print("decode skipped:", doc.get("skip_reason")); sys.exit(0)
-for r in doc["results"]:
-    print(f'{r["mode"]:<13} ctx {r["context"]:>7}: tpot {r["tpot_ms"]:.3f} ms  p99/p50 {r["p99_over_p50"]:.3f}'
-          f'  stall {r["stall_fraction"]:.4f}  syncs/step {r["syncs_per_step"]:.3f}')
-for q in doc["ratios"]:
-    print(f'ctx {q["context"]:>7}: TPOT lsa/all-resident {q["tpot_lsa_over_all_resident"]:.3f}')
-PY
+python3 "$root_dir/tools/device/summarize_bench.py" decode "$out/decode.json" | tee -a "$summary"
 
 # The kernels once more under compute-sanitizer memcheck (out-of-bounds and misaligned accesses);
 # FM_GPU_SANITIZE=0 leaves it out.

@@ -123,18 +123,7 @@ rc=$?
 { echo "== bench pcie (rc=$rc)"; cat "$work/pcie.err"; } >> "$runlog"
 [ "$rc" = 0 ] || failures=$((failures + 1))
 note "bench pcie: rc=$rc ($(elapsed_s)s)"
-python3 - "$out/pcie.json" <<'PY' | tee -a "$summary"
-import json, sys
-try:
-    doc = json.load(open(sys.argv[1]))
-except Exception as e:
-    print(f"  pcie.json unreadable: {e}"); sys.exit(0)
-if doc.get("skipped"):
-    print("  pcie SKIP:", doc.get("skip_reason")); sys.exit(0)
-for r in doc.get("results", []):
-    gbps = r.get("counters", {}).get("bytes_per_second", 0) / 1e9
-    print(f'  {r["name"]:<44} {gbps:7.2f} GB/s  ratio {r.get("ratio_to_baseline", float("nan")):.3f}')
-PY
+python3 "$root_dir/tools/device/summarize_bench.py" pcie "$out/pcie.json" | tee -a "$summary"
 
 # --- bench decode: all-resident vs LSA on a synthetic "small" checkpoint (Flash's layer pattern).
 model=$work/decode_model
@@ -153,20 +142,7 @@ else
   { echo "== bench decode (rc=$rc)"; cat "$work/decode.err"; } >> "$runlog"
   [ "$rc" = 0 ] || { failures=$((failures + 1)); tail -3 "$work/decode.err" | tee -a "$summary"; }
   note "bench decode: rc=$rc ($(elapsed_s)s)"
-  python3 - "$out/decode.json" <<'PY' | tee -a "$summary"
-import json, sys
-try:
-    doc = json.load(open(sys.argv[1]))
-except Exception as e:
-    print(f"  decode.json unreadable: {e}"); sys.exit(0)
-if doc.get("skipped"):
-    print("  decode SKIP:", doc.get("skip_reason")); sys.exit(0)
-for r in doc.get("results", []):
-    print(f'  {r["mode"]:<13} ctx {r["context"]:>7}: tpot {r["tpot_ms"]:.3f} ms  p99/p50 {r["p99_over_p50"]:.3f}'
-          f'  stall {r["stall_fraction"]:.4f}  syncs/step {r["syncs_per_step"]:.3f}')
-for q in doc.get("ratios", []):
-    print(f'  ctx {q["context"]:>7}: TPOT lsa/all-resident {q["tpot_lsa_over_all_resident"]:.3f}')
-PY
+  python3 "$root_dir/tools/device/summarize_bench.py" decode "$out/decode.json" | tee -a "$summary"
 fi
 
 # --- compute-sanitizer memcheck on the kernels' parity test (out-of-bounds, misaligned accesses).
